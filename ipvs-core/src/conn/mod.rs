@@ -1,0 +1,1 @@
+//! Connection table. (filled in by the connection-table work)

@@ -1,0 +1,22 @@
+//! `ipvs-core`: the userspace IPVS engine.
+//!
+//! Layers, bottom up (see `docs/ARCHITECTURE.md`):
+//!
+//! | module | job |
+//! |---|---|
+//! | [`time`] | [`time::Instant`], the engine's notion of "now"; always passed in, never read from a clock |
+//! | [`types`] | small shared vocabulary: [`types::Protocol`], [`types::DestId`], [`types::ForwardMethod`] |
+//! | [`service`] | virtual services and their destinations (weights, thresholds, counters) |
+//! | [`sched`] | the fourteen kernel schedulers, one file each |
+//! | [`conn`] | the connection table: states, timeouts, persistence templates, size bound |
+//!
+//! Everything here is sans-IO: no clock reads, no sockets, no threads, no unseeded randomness.
+//! Packet handling (`wire`, `engine`, `io`) arrives with the forwarding issue.
+
+#![forbid(unsafe_code)]
+
+pub mod conn;
+pub mod sched;
+pub mod service;
+pub mod time;
+pub mod types;

@@ -1,0 +1,1 @@
+//! Schedulers. (filled in by the scheduling work)

@@ -1,0 +1,1 @@
+//! Virtual services and destinations. (filled in by the scheduling work)

@@ -1,0 +1,20 @@
+//! `send-arp`: sends gratuitous ARP for a floating address; accepts Piranha's send_arp arguments.
+//!
+//! Not built yet: this crate's state machine and I/O shell arrive with a later issue.
+//! Until then [`run`] refuses with [`NotImplemented`] so that nothing pretends to work.
+#![forbid(unsafe_code)]
+
+/// The error every entry point of this crate returns until the feature is built.
+#[derive(Debug, thiserror::Error)]
+#[error("send-arp: not implemented yet ({what})")]
+pub struct NotImplemented {
+    /// What is missing, in words an operator can act on.
+    pub what: &'static str,
+}
+
+/// Entry point of the `send-arp` binary.
+pub fn run() -> Result<(), NotImplemented> {
+    Err(NotImplemented {
+        what: "gratuitous ARP comes with the high-availability issue",
+    })
+}

@@ -1,0 +1,15 @@
+//! The `send-arp` binary answers `--version` and `--help` like any operator tool.
+
+use std::process::Command;
+
+#[test]
+fn version_and_help_succeed() {
+    for flag in ["--version", "--help"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_send-arp"))
+            .arg(flag)
+            .output()
+            .expect("runs");
+        assert!(out.status.success(), "send-arp {flag}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("send-arp"));
+    }
+}
