@@ -1,2 +1,28 @@
-//! `lvsd` library: the `lvs.cf` model and parser (reused by `pulse`).
+//! `lvsd` library: the `lvs.cf` model and parser (reused by `pulse`), the desired IPVS table
+//! and `lvsd --check`.
+//!
+//! Map of modules:
+//!
+//! | module | what |
+//! |---|---|
+//! | [`lvscf`] | `lvs.cf` lexer, raw structure, validation into a typed [`lvscf::Config`], lookups, errors |
+//! | [`desired`] | typed config → [`desired::DesiredTable`] (what lvsd programs; diffed later) |
+//! | [`check`] | `lvsd --check`: render the desired table in `ipvsadm -S -n` format |
+//! | [`fuzzing`] | the body shared by the fuzz target and the seed-corpus test |
+//!
+//! The binaries `lvsd` (`src/main.rs`) and `lvsadm` (`src/bin/lvsadm.rs`) are thin shells.
 #![forbid(unsafe_code)]
+// `LvsCfError` carries file, line, keyword and found text in each variant so messages are
+// precise; it is returned once per parse (cold path), so its size does not matter.
+#![allow(clippy::result_large_err)]
+
+pub mod check;
+pub mod desired;
+pub mod fuzzing;
+pub mod lvscf;
+
+/// Default configuration path (Piranha's compile-time default).
+pub const DEFAULT_CONFIG: &str = "/etc/sysconfig/ha/lvs.cf";
+
+/// Printed by `lvsd` when run without `--check`.
+pub const NOT_IMPLEMENTED: &str = "lvsd: not implemented yet (forwarding comes with the forwarding-engine issue); use --check to validate a file";
