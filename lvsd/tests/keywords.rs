@@ -11,7 +11,7 @@ use ipvs_core::types::{ForwardMethod, Protocol, SchedFlag, SchedulerKind};
 use lvsd::lvscf::{AddressOnDevice, ReservationConflictAction, ServiceMode};
 
 fn ip(s: &str) -> Ipv4Addr {
-    s.parse().unwrap()
+    s.parse().expect("a valid address in the test")
 }
 
 #[test]
