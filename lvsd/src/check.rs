@@ -103,3 +103,49 @@ pub fn render_ipvsadm_save(table: &DesiredTable) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sched_flags_print_like_ipvsadm() {
+        use SchedFlag::*;
+        let sh = SchedulerKind::Sh;
+        assert_eq!(sched_flags_arg(sh, &[]), None);
+        assert_eq!(
+            sched_flags_arg(sh, &[ShPort, ShFallback, ShPort]).as_deref(),
+            Some("sh-fallback,sh-port")
+        );
+        // Same kernel bits, ipvsadm's names for the scheduler.
+        assert_eq!(
+            sched_flags_arg(sh, &[Flag1, Flag3]).as_deref(),
+            Some("sh-fallback,flag-3")
+        );
+        assert_eq!(
+            sched_flags_arg(SchedulerKind::Mh, &[Flag2]).as_deref(),
+            Some("mh-port")
+        );
+        assert_eq!(
+            sched_flags_arg(SchedulerKind::Rr, &[Flag2, Flag1]).as_deref(),
+            Some("flag-1,flag-2")
+        );
+    }
+
+    #[test]
+    fn desired_table_by_key_and_rendering() {
+        let text = "network = tunnel\nvirtual a {\n active = 1\n address = 198.18.0.1 eth0:1\n fwmark = 9\n port = 0\n server s {\n  address = 198.19.0.1\n  active = 1\n  port = 8080\n }\n}\nvirtual b {\n active = 1\n address = 198.18.0.1 eth0:1\n protocol = udp\n port = 53\n}\n";
+        let cfg = lvscf::parse_str("t.cf", text, &lvscf::StaticLookup::new()).unwrap();
+        let table = desired_table("t.cf", &cfg);
+        assert!(
+            table.warnings.is_empty(),
+            "fwmark services keep the RS port"
+        );
+        let keys: Vec<_> = table.by_key().into_keys().collect();
+        assert_eq!(keys[0], ServiceKey::Fwmark(9));
+        assert_eq!(
+            render_ipvsadm_save(&table),
+            "-A -f 9 -s wlc\n-a -f 9 -r 198.19.0.1:8080 -i -w 1\n-A -u 198.18.0.1:53 -s wlc\n"
+        );
+    }
+}
