@@ -131,7 +131,7 @@ fn values_are_range_checked() {
     assert!(err(&vs("    pmask = banana")).contains("netmask"));
     assert!(err(&vs("    vip_nmask = 255.0.255.0")).contains("contiguous"));
     assert!(err("syncd_id = 256\n").contains("0..=255"));
-    assert!(err(&vs("    fwmark = 0")).contains("1..=4294967295"));
+    assert!(err(&vs("    fwmark = -5")).contains("0..=4294967295"));
     assert!(err(&vs("    timeout = 0")).contains("1..=2678400"));
 }
 

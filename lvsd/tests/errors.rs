@@ -273,12 +273,12 @@ fn integers() {
         "t.cf:1: expected an integer for \"monitor_links\", found \"yes\""
     );
     assert_eq!(
-        err(&vs("    fwmark = 0")),
-        "t.cf:4: expected a firewall mark in 1..=4294967295 for \"fwmark\", found \"0\""
+        err(&vs("    fwmark = -1")),
+        "t.cf:4: expected a firewall mark in 0..=4294967295 (0 = off) for \"fwmark\", found \"-1\""
     );
     assert_eq!(
         err(&vs("    fwmark = 4294967296")),
-        "t.cf:4: expected a firewall mark in 1..=4294967295 for \"fwmark\", found \"4294967296\""
+        "t.cf:4: expected a firewall mark in 0..=4294967295 (0 = off) for \"fwmark\", found \"4294967296\""
     );
 }
 

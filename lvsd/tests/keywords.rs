@@ -374,3 +374,9 @@ fn quoted_strings_and_comments() {
     assert_eq!(c.virtuals[0].load_monitor.as_deref(), Some("ruptime"));
     assert_eq!(c.virtuals[0].lines["expect"], 7);
 }
+
+#[test]
+fn fwmark_zero_means_off_like_piranha() {
+    let cfg = parse(&vs("    active = 1\n    fwmark = 0"));
+    assert_eq!(cfg.virtuals[0].fwmark, None);
+}

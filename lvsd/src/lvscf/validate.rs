@@ -364,13 +364,15 @@ fn virtual_section(
                 v.protocol = ctx.choice(s, &[("tcp", Protocol::Tcp), ("udp", Protocol::Udp)])?
             }
             "fwmark" => {
+                // 0 means "no firewall mark", as in Piranha (its parser default).
                 let n = ctx.int(
                     s,
-                    1,
+                    0,
                     i64::from(u32::MAX),
-                    "a firewall mark in 1..=4294967295",
+                    "a firewall mark in 0..=4294967295 (0 = off)",
                 )?;
-                v.fwmark = Some(u32::try_from(n).expect("range-checked to fit u32"));
+                let mark = u32::try_from(n).expect("range-checked to fit u32");
+                v.fwmark = (mark != 0).then_some(mark);
             }
             "scheduler" => v.scheduler = ctx.choice(s, &SCHEDULERS)?,
             "sched_flags" => sched_flags = Some(s),
