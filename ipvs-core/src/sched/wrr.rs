@@ -192,6 +192,24 @@ mod tests {
     }
 
     #[test]
+    fn dest_change_rounds_cw_up_to_one_above_a_multiple_of_di() {
+        // 3,2: di=1, mw=3. "AAB" leaves cw=2, cursor at B.
+        let mut ds = dests(&[3, 2]);
+        let mut s = Wrr::new();
+        s.update(&ds);
+        assert_eq!(run(&mut s, &ds, 3), "AAB");
+        assert_eq!(s.weights().0, 2);
+        // Weights 6,4: di=2, mw=5, cw=2 -> (2/2)*2+1 = 3 (without the rule it would stay
+        // 2 and the sequence would be ABAABABAA). From head: cw=3: A B | cw=1: A B |
+        // cw=5: A | cw=3: A B | cw=1: A B.
+        ds[0].weight = 6;
+        ds[1].weight = 4;
+        s.update(&ds);
+        assert_eq!(s.weights(), (3, 5, 2));
+        assert_eq!(run(&mut s, &ds, 9), "ABABAABAB");
+    }
+
+    #[test]
     fn dest_change_with_gcd_rounds_cw() {
         // 6,4,2: di=2, mw=5. After 3 picks (cw=5: A | cw=3: A B) cw=3, cursor at B.
         let mut ds = dests(&[6, 4, 2]);

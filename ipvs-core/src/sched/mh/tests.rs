@@ -87,7 +87,8 @@ fn list_order_matters_only_slightly() {
     let (ia, ib) = (slot_ids(&a, &ds), slot_ids(&b, &rev));
     let differ = ia.iter().zip(&ib).filter(|(x, y)| x != y).count();
     assert!(differ > 0, "order does matter a little");
-    assert!(differ * 100 < 4093 * 25, "{differ} of 4093 slots differ");
+    // Measured: 55 of 4093 (1.3 %). Allow 5 %.
+    assert!(differ * 100 < 4093 * 5, "{differ} of 4093 slots differ");
 }
 
 #[test]
@@ -105,6 +106,7 @@ fn removing_one_of_n_moves_about_one_nth() {
     // others. Allow the total to be at most twice 1/N of the table.
     assert!(lost >= 200, "{lost}");
     assert!(moved >= lost);
+    // Measured: 205 lost, 281 moved in all (6.9 %); the bound is 2/N = 10 %.
     assert!(moved <= 2 * 4093 / n as usize, "moved {moved}, lost {lost}");
     // Keys: the fraction of 50 000 keys that change destination is about 1/N as well.
     let (mut s1, mut s2) = (mh(&[], &ds), mh(&[], &rest));
