@@ -1,1 +1,0 @@
-//! Virtual services and destinations. (filled in by the scheduling work)

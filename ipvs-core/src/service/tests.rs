@@ -1,0 +1,197 @@
+//! Service and table behaviour: list order, edits, accounting, scheduling glue.
+
+use super::*;
+use crate::types::ForwardMethod;
+
+const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+
+fn rs(last: u8) -> DestConfig {
+    DestConfig::new(Ipv4Addr::new(10, 0, 0, last), 80, ForwardMethod::Masq)
+}
+
+fn input(k: u32) -> SchedInput {
+    SchedInput {
+        src: Ipv4Addr::from(0xC633_6400 + k),
+        sport: 40_000,
+        dst: VIP,
+        dport: 80,
+    }
+}
+
+fn svc(kind: SchedulerKind) -> Service {
+    Service::new(ServiceKey::tcp(VIP, 80), kind, &[], None, 1).expect("valid")
+}
+
+#[test]
+fn new_dests_go_to_the_head_like_the_kernel_list() {
+    let mut s = svc(SchedulerKind::Rr);
+    for (id, n) in [(1, 1), (2, 2), (3, 3)] {
+        s.add_dest(DestId(id), rs(n)).expect("new");
+    }
+    let order: Vec<u8> = s.dests().iter().map(|d| d.addr().octets()[3]).collect();
+    assert_eq!(order, [3, 2, 1]);
+    // rr from the head walks newest first.
+    let got: Vec<u32> = (0..4)
+        .map(|k| s.schedule(&input(k), Instant::ZERO).expect("up").0)
+        .collect();
+    assert_eq!(got, [3, 2, 1, 3]);
+}
+
+#[test]
+fn add_edit_remove_errors_and_ids() {
+    let mut s = svc(SchedulerKind::Wlc);
+    s.add_dest(DestId(7), rs(1)).expect("new");
+    assert_eq!(
+        s.add_dest(DestId(8), rs(1)),
+        Err(ServiceError::DestExists {
+            addr: Ipv4Addr::new(10, 0, 0, 1),
+            port: 80
+        })
+    );
+    assert_eq!(
+        s.add_dest(DestId(7), rs(2)),
+        Err(ServiceError::DestIdInUse(DestId(7)))
+    );
+    assert!(matches!(
+        s.add_dest(DestId(9), rs(3).with_weight(70_000)),
+        Err(ServiceError::WeightOutOfRange { weight: 70_000 })
+    ));
+    s.add_dest(DestId(9), rs(3)).expect("new");
+    // Edit keeps id and position.
+    assert_eq!(s.edit_dest(rs(1).with_weight(5)), Ok(DestId(7)));
+    assert_eq!(s.dests()[1].weight(), 5);
+    assert_eq!(s.dest(DestId(7)).map(Dest::weight), Some(5));
+    assert!(matches!(
+        s.edit_dest(rs(4)),
+        Err(ServiceError::NoSuchDestAddr { .. })
+    ));
+    let gone = s
+        .remove_dest(Ipv4Addr::new(10, 0, 0, 1), 80)
+        .expect("exists");
+    assert_eq!(gone.id(), DestId(7));
+    assert!(s.dest(DestId(7)).is_none());
+    assert_eq!(
+        s.bind(DestId(7), ConnClass::Active),
+        Err(ServiceError::NoSuchDest(DestId(7)))
+    );
+    assert_eq!(
+        s.dest(DestId(9)).map(Dest::id),
+        Some(DestId(9)),
+        "index rebuilt"
+    );
+}
+
+#[test]
+fn thresholds_through_the_service_stop_scheduling() {
+    let mut s = svc(SchedulerKind::Wlc);
+    s.add_dest(DestId(1), rs(1).with_thresholds(2, 0))
+        .expect("new");
+    s.add_dest(DestId(2), rs(2)).expect("new");
+    // List: [2, 1]. wlc with bind-per-pick as Inactive: 2, 1, then 1 reaches u=2 ...
+    let mut got = Vec::new();
+    for k in 0..6 {
+        let id = s.schedule(&input(k), Instant::ZERO).expect("some");
+        s.bind(id, ConnClass::Inactive).expect("live");
+        got.push(id.0);
+    }
+    // Inactive loads (d2, d1) before each pick: (0,0) tie -> 2 | (1,0) -> 1 |
+    // (1,1) tie -> 2 | (2,1) -> 1, which reaches u = 2: OVERLOAD | then only 2.
+    assert_eq!(got, [2, 1, 2, 1, 2, 2]);
+    assert!(s.dest(DestId(1)).expect("live").is_overloaded());
+    // u=2, l=0: clears when total*4 < 6, i.e. total <= 1.
+    s.unbind(DestId(1), ConnClass::Inactive).expect("bound");
+    assert!(!s.dest(DestId(1)).expect("live").is_overloaded());
+    assert_eq!(s.schedule(&input(9), Instant::ZERO), Some(DestId(1)));
+}
+
+#[test]
+fn scheduler_change_and_flag_checks() {
+    let key = ServiceKey::udp(VIP, 53);
+    assert_eq!(
+        Service::new(key, SchedulerKind::Rr, &[SchedFlag::ShPort], None, 0).err(),
+        Some(ServiceError::IncompatibleFlag {
+            kind: SchedulerKind::Rr,
+            flag: SchedFlag::ShPort
+        })
+    );
+    let mut s = Service::new(key, SchedulerKind::Sh, &[SchedFlag::ShPort], None, 0).expect("ok");
+    s.add_dest(DestId(1), rs(1)).expect("new");
+    assert_eq!(s.schedule(&input(1), Instant::ZERO), Some(DestId(1)));
+    s.set_scheduler(SchedulerKind::Sh, &[], 0)
+        .expect("flags-only change");
+    assert_eq!(s.sched_flags(), &[] as &[SchedFlag]);
+    s.set_scheduler(SchedulerKind::Mh, &[SchedFlag::MhFallback], 0)
+        .expect("switch");
+    assert_eq!(s.scheduler_kind(), SchedulerKind::Mh);
+    assert_eq!(
+        s.schedule(&input(1), Instant::ZERO),
+        Some(DestId(1)),
+        "table rebuilt"
+    );
+}
+
+#[test]
+fn persistence_template_mask() {
+    let mut p = Persistence::default();
+    assert_eq!(p.timeout, Duration::from_secs(360));
+    let c = Ipv4Addr::new(198, 51, 100, 77);
+    assert_eq!(p.template_client(c), c);
+    p.netmask = Ipv4Addr::new(255, 255, 255, 0);
+    assert_eq!(p.template_client(c), Ipv4Addr::new(198, 51, 100, 0));
+}
+
+#[test]
+fn table_allocates_unique_ids_and_resolves_them() {
+    let mut t = ServiceTable::new();
+    let (k1, k2) = (ServiceKey::tcp(VIP, 80), ServiceKey::Fwmark(5));
+    t.add_service(k1, SchedulerKind::Wlc, &[], None, 1)
+        .expect("new");
+    t.add_service(k2, SchedulerKind::Rr, &[], Some(Persistence::default()), 2)
+        .expect("new");
+    assert_eq!(
+        t.add_service(k1, SchedulerKind::Rr, &[], None, 0),
+        Err(ServiceError::ServiceExists(k1))
+    );
+    let a = t.add_dest(&k1, rs(1)).expect("new");
+    let b = t.add_dest(&k2, rs(1)).expect("same address, other service");
+    assert_ne!(a, b);
+    assert_eq!(t.dest_with_service(b).map(|(s, _)| s.key()), Some(k2));
+    assert_eq!(t.schedule(&k2, &input(1), Instant::ZERO), Some(b));
+    t.bind(b, ConnClass::Template).expect("live");
+    t.bind(b, ConnClass::Inactive).expect("live");
+    t.state_changed(b, false, true).expect("inactive -> active");
+    assert_eq!(
+        t.dest(b).map(|d| (d.active_conns(), d.persist_conns())),
+        Some((1, 1))
+    );
+    t.edit_dest(&k2, rs(1).with_weight(3)).expect("exists");
+    assert_eq!(t.dest(b).map(Dest::weight), Some(3), "id survives edits");
+    t.remove_dest(&k1, Ipv4Addr::new(10, 0, 0, 1), 80)
+        .expect("exists");
+    assert!(t.dest(a).is_none());
+    assert_eq!(
+        t.unbind(a, ConnClass::Active),
+        Err(ServiceError::NoSuchDest(a))
+    );
+    let c = t.add_dest(&k1, rs(1)).expect("re-add");
+    assert!(c != a && c != b, "ids are not reused right away");
+    t.remove_service(&k2).expect("exists");
+    assert!(t.dest(b).is_none());
+    assert_eq!(t.iter().count(), 1);
+    assert_eq!(t.schedule(&k2, &input(1), Instant::ZERO), None);
+}
+
+#[test]
+fn table_timeouts_come_from_lblc() {
+    let mut t = ServiceTable::new();
+    let k = ServiceKey::tcp(VIP, 3128);
+    t.add_service(k, SchedulerKind::Lblc, &[], None, 0)
+        .expect("new");
+    t.add_dest(&k, rs(1)).expect("new");
+    assert_eq!(t.poll_timeout(), None, "armed on first use");
+    t.schedule(&k, &input(1), Instant::from_secs(5))
+        .expect("up");
+    assert_eq!(t.poll_timeout(), Some(Instant::from_secs(65)));
+    t.handle_timeout(Instant::from_secs(65));
+    assert_eq!(t.poll_timeout(), Some(Instant::from_secs(125)));
+}
