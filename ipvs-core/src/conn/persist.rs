@@ -120,7 +120,8 @@ impl ConnTable {
                 to: None,
             }));
         }
-        if self.len() >= self.max_entries {
+        // Replacing a stale template frees its room, so only a brand-new key can be refused.
+        if replaced.is_none() && self.len() >= self.max_entries {
             self.refused_full += 1;
             return Err(ConnError::TableFull {
                 max: self.max_entries,
