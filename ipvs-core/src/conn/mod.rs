@@ -27,8 +27,11 @@
 //! # Memory
 //!
 //! A connection is a 24-byte [`entry`] in a `hashbrown` table (one control byte per bucket,
-//! at most 7/8 load): 1 M connections take 2^21 buckets x 25 B = 52.4 MB, about 52 bytes per
-//! connection including hash-table overhead (kernel IPVS: about 128). The NAT reply lookup
+//! at most 7/8 load): 2^20 connections take 2^21 buckets x 25 B = 52.4 MB, 50 bytes per
+//! connection including hash-table overhead (kernel IPVS: about 128). As the table grows the
+//! figure moves between about 29 B (buckets at 7/8 load) and 57 B (right after a doubling);
+//! a table preallocated for more than it holds costs more per entry. Templates live in a
+//! separate slab and index ([`ConnTable::memory_bytes`] counts both). The NAT reply lookup
 //! shares the inbound entry: both directions hash on (protocol, client address, client port)
 //! as in the kernel, and the reply side resolves the entry's [`DestId`](crate::types::DestId) to an address through
 //! a closure instead of storing it.

@@ -140,7 +140,6 @@ pub struct ExpireReport {
 }
 
 /// The connection table. See the [module docs](super).
-#[derive(Debug)]
 pub struct ConnTable {
     pub(crate) conns: HashTable<Entry>,
     pub(crate) templates: Templates,
@@ -154,6 +153,18 @@ pub struct ConnTable {
     pub(crate) sweep_interval: Duration,
     pub(crate) last_sweep: Option<Instant>,
     pub(crate) ledger: Ledger,
+}
+
+impl core::fmt::Debug for ConnTable {
+    /// Counters only: a million entries are not debug output.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ConnTable")
+            .field("stats", &self.stats())
+            .field("max_entries", &self.max_entries)
+            .field("timeouts", &self.timeouts)
+            .field("memory_bytes", &self.memory_bytes())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ConnTable {
