@@ -19,7 +19,7 @@
 //!   timeout ([`Timeouts`]). Lookups treat entries past their deadline as absent;
 //!   [`ConnTable::expire`] removes them in one pass (the caller runs it periodically, e.g.
 //!   every second — see [`ConnTable::poll_timeout`]) and reports each removal.
-//! * **Templates** ([`template`], [`persist`]) are not removed while they control
+//! * **Templates** ([`template`], [`TemplateInfo`]) are not removed while they control
 //!   connections (kernel `n_control`); they are re-armed instead.
 //! * **Panics.** None on any input; the debug-only invariant check panics on a bug in this
 //!   module.

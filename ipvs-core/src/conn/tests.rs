@@ -238,8 +238,8 @@ fn every_state_gets_its_timeout() {
             ins.created.to,
             Some(if s.is_active() { Active } else { Inactive })
         );
-        // A flag-less segment moves to CLOSE (10 s) from any state; check refresh instead
-        // with a packet that keeps LISTEN/… where the table says so.
+        // An output RST moves each state as the table says; the refresh must use the new
+        // state's timeout.
         let o = tab
             .out_packet(t(1), &reply(&k), RST, resolve)
             .expect("live");
