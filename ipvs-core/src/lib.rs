@@ -5,7 +5,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`time`] | [`time::Instant`], the engine's notion of "now"; always passed in, never read from a clock |
-//! | [`types`] | small shared vocabulary: [`types::Protocol`], [`types::DestId`], [`types::ForwardMethod`], [`types::SchedulerKind`] |
+//! | [`types`] | small shared vocabulary: [`types::Protocol`], [`types::DestId`], [`types::ForwardMethod`], [`types::SchedulerKind`], [`types::ConnClass`] |
 //! | [`service`] | virtual services and their destinations (weights, thresholds, counters) |
 //! | [`sched`] | the fourteen kernel schedulers, one file each |
 //! | [`conn`] | the connection table: states, timeouts, persistence templates, size bound |

@@ -69,6 +69,31 @@ impl ForwardMethod {
     }
 }
 
+/// Which per-destination counter a connection-table entry counts in (ipvsadm's
+/// `ActiveConn`, `InActConn` and `PersistConn` columns). The connection table reports moves
+/// between classes; the service layer applies them to the destination's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ConnClass {
+    /// A normal connection in an active state (TCP ESTABLISHED), counted in `ActiveConn`.
+    Active,
+    /// Any other normal connection (UDP included), counted in `InActConn`. New connections
+    /// start here unless they arrive already established (sync).
+    Inactive,
+    /// A persistence template, counted in `PersistConn`.
+    Template,
+}
+
+impl ConnClass {
+    /// Index 0..3 for per-class arrays.
+    pub const fn index(self) -> usize {
+        match self {
+            ConnClass::Active => 0,
+            ConnClass::Inactive => 1,
+            ConnClass::Template => 2,
+        }
+    }
+}
+
 /// Identifies one destination (real server) inside the engine. Stable for the life of the
 /// destination; the connection table stores it instead of the address to stay small.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -85,27 +85,7 @@ impl ConnState {
     }
 }
 
-/// Which per-destination counter an entry counts in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ConnClass {
-    /// `ActiveConn`: TCP ESTABLISHED.
-    Active,
-    /// `InActConn`: every other connection (UDP included).
-    Inactive,
-    /// `PersistConn`: persistence templates.
-    Template,
-}
-
-impl ConnClass {
-    /// Index 0..3 for per-class arrays.
-    pub const fn index(self) -> usize {
-        match self {
-            ConnClass::Active => 0,
-            ConnClass::Inactive => 1,
-            ConnClass::Template => 2,
-        }
-    }
-}
+pub use crate::types::ConnClass;
 
 /// One change to a destination's connection counters, for the service layer to apply:
 /// decrement `from` (if any), increment `to` (if any).

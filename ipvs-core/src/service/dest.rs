@@ -78,17 +78,7 @@ impl DestConfig {
     }
 }
 
-/// How a connection counts against its destination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ConnClass {
-    /// A normal connection in an active state (TCP ESTABLISHED), counted in `activeconns`.
-    Active,
-    /// A normal connection in any other state, counted in `inactconns`. New connections
-    /// are bound inactive unless they arrive already established (sync).
-    Inactive,
-    /// A persistence template, counted in `persistconns`.
-    Template,
-}
+pub use crate::types::ConnClass;
 
 /// One destination of a virtual service.
 ///

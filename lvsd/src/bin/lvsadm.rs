@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// Control client for lvsd (status, enable/disable real servers, reload).
+/// Admin CLI: the ipvsadm command language and output formats, against lvsd's engine.
 #[derive(Debug, Parser)]
 #[command(name = "lvsadm", version)]
 struct Args {
