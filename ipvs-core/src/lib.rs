@@ -9,6 +9,7 @@
 //! | [`service`] | virtual services and their destinations (weights, thresholds, counters) |
 //! | [`sched`] | the fourteen kernel schedulers, one file each |
 //! | [`conn`] | the connection table: states, timeouts, persistence templates, size bound |
+//! | [`ipvs`] | [`ipvs::Ipvs`]: services + schedulers + connections glued (scheduling, persistence, accounting, expiry) |
 //!
 //! Everything here is sans-IO: no clock reads, no sockets, no threads, no unseeded randomness.
 //! Packet handling (`wire`, `engine`, `io`) arrives with the forwarding issue.
@@ -16,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod conn;
+pub mod ipvs;
 pub mod sched;
 pub mod service;
 pub mod time;

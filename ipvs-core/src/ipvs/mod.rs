@@ -1,0 +1,854 @@
+//! [`Ipvs`]: services, schedulers and the connection table glued into the one object a packet
+//! engine calls — the kernel's `ip_vs_in` / `ip_vs_out` / `ip_vs_schedule` decisions without
+//! the packets.
+//!
+//! # Contract
+//!
+//! * **Sans-IO.** Every method that depends on time takes `now`; nothing reads a clock,
+//!   touches a socket, spawns a thread, or draws unseeded randomness (the scheduler and hash
+//!   seeds are in [`IpvsConfig`]). Callers pass non-decreasing instants and run
+//!   [`Ipvs::handle_timeout`] when [`Ipvs::poll_timeout`] says so.
+//! * **One owner of accounting.** Every counter change the connection table reports
+//!   ([`crate::conn::Accounting`]) is applied here, at once, to the destination it names, so
+//!   `ActiveConn` / `InActConn` / `PersistConn` and the OVERLOAD flag always equal what the
+//!   table holds ([`Ipvs::check_invariants`]; run automatically after each mutation in debug
+//!   builds while the table is small).
+//! * **No panics** on any input. Admin errors are [`IpvsError`]; a packet that cannot be
+//!   handled is a [`Refusal`] (counted in [`RefusalCounts`]) or a [`Delivery`] other than
+//!   `Forward`.
+//!
+//! # Packet paths
+//!
+//! * Inbound packet: [`Ipvs::in_packet`] for a known connection; if it answers
+//!   [`Delivery::NoConn`], [`Ipvs::new_connection`] (kernel `tcp_conn_schedule` /
+//!   `udp_conn_schedule` then `ip_vs_schedule`). [`Ipvs::inbound`] does both.
+//! * NAT reply: [`Ipvs::out_packet`].
+//!
+//! # Decisions (where this differs from, or pins down, the kernel)
+//!
+//! * **Service lookup** ([`Ipvs::find_service`]) follows `ip_vs_service_find`: the fwmark
+//!   service if the packet has a non-zero mark and such a service exists; then
+//!   `<protocol, vaddr, vport>`; then the port-0 catch-all `<protocol, vaddr, 0>`. The FTP
+//!   step (TCP to port 20 or an unprivileged port falls to a port-21 service) is **not**
+//!   implemented: without an `ip_vs_ftp` helper it would only capture unrelated traffic.
+//!   Likewise a persistent port-21 service keeps its port in the template key (the kernel
+//!   uses 0 there for FTP data). Persistent FTP is configured with a fwmark, as Piranha's
+//!   docs advise.
+//! * **Port 0.** A port-0 service found by the catch-all step but not persistent refuses the
+//!   connection ([`Refusal::PortZeroNotPersistent`]), as `ip_vs_schedule` does ("port zero
+//!   only supported in persistent services").
+//! * **Which TCP segments create connections:** SYN without RST, or any non-RST segment
+//!   with [`IpvsConfig::sloppy_tcp`] (kernel `tcp_conn_schedule`). Others get
+//!   [`Refusal::NotSyn`]; the kernel lets such packets through to the local stack.
+//! * **Persistence** (`ip_vs_sched_persist`): the template key is the client masked by the
+//!   persistence netmask plus `(protocol, vaddr, service port)` — the service port is 0 for
+//!   port-0 services — or the mark for fwmark services. A live template is used if its
+//!   destination is still in the service and, with
+//!   [`IpvsConfig::expire_quiescent_template`], has weight > 0; otherwise it is invalidated
+//!   and the scheduler picks again and a new template is made. Templates are honoured even
+//!   when their destination is OVERLOADED (kernel `ip_vs_check_template` ignores the flag).
+//!   A connection inserted under a template refreshes it to the full persistence timeout
+//!   (kernel: `ip_vs_conn_put` on the template). If the template is created but the
+//!   connection then does not fit, the template stays (bound, expiring on its own), as in
+//!   the kernel.
+//! * **Real server port:** a non-persistent connection goes to the destination's port, or
+//!   keeps its virtual port when that is 0; a persistent connection on a fwmark or port-0
+//!   service always keeps its virtual port (see [`registry::reply_port`]). NAT reply matching
+//!   uses the same rule.
+//! * **Removed destinations** (`expire_nodest_conn`): inbound packets of a connection whose
+//!   destination was removed are dropped without touching the entry (no state change, no
+//!   refresh): [`Delivery::DestGone`]. With [`IpvsConfig::expire_nodest_conn`] the entry is
+//!   also removed at once, and the packet still dropped (the reference's wording; kernels
+//!   since 5.9 may instead reschedule the packet as new when conntrack is off). NAT replies of
+//!   such connections are still translated, as the kernel's `ip_vs_out` does not check the
+//!   destination. Re-adding the same address:port to the same service **revives** those
+//!   connections (the kernel's destination trash), see [`registry`].
+//! * Not implemented: `conn_reuse_mode` (rescheduling a SYN that hits a TIME_WAIT entry),
+//!   one-packet scheduling (`-o`), persistence engines (`--pe sip`), `drop_entry` /
+//!   `drop_packet` / `secure_tcp`, ICMP.
+
+pub mod registry;
+
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod tests;
+
+use std::net::Ipv4Addr;
+
+use crate::conn::{
+    ConnError, ConnInfo, ConnKey, ConnState, ConnTable, ConnTableConfig, InvariantViolation,
+    NewConn, ReplyKey, TcpFlags, TemplateId, TemplateKey, TemplateService, TimeoutUpdate,
+};
+use crate::sched::SchedInput;
+use crate::service::{DestConfig, Persistence, ServiceError, ServiceKey, ServiceTable};
+use crate::time::Instant;
+use crate::types::{DestId, ForwardMethod, Protocol, SchedFlag, SchedulerKind};
+
+pub use registry::Detached;
+use registry::{Registry, Target};
+
+/// Construction parameters and the two sysctls of an [`Ipvs`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpvsConfig {
+    /// Connection table size bound, hash seed, sweep interval.
+    pub conn_table: ConnTableConfig,
+    /// Seed for the schedulers that draw random numbers (`twos`); each service gets a seed
+    /// derived from it and the order services were added in.
+    pub sched_seed: u64,
+    /// Sysctl `expire_nodest_conn` (default off): remove a connection whose destination was
+    /// removed when its next inbound packet arrives.
+    pub expire_nodest_conn: bool,
+    /// Sysctl `expire_quiescent_template` (default off): do not honour a persistence
+    /// template whose destination has weight 0.
+    pub expire_quiescent_template: bool,
+    /// Sysctl `sloppy_tcp` (default off): create TCP connections from any non-RST segment,
+    /// not only SYNs.
+    pub sloppy_tcp: bool,
+}
+
+impl Default for IpvsConfig {
+    fn default() -> Self {
+        IpvsConfig {
+            conn_table: ConnTableConfig::default(),
+            sched_seed: 0x1b5_5eed,
+            expire_nodest_conn: false,
+            expire_quiescent_template: false,
+            sloppy_tcp: false,
+        }
+    }
+}
+
+/// Errors of the administrative methods.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IpvsError {
+    /// A service or destination operation failed.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    /// A connection-table setting was refused (timeouts out of range).
+    #[error(transparent)]
+    Conn(#[from] ConnError),
+}
+
+/// Why no connection was created for a new flow. Each variant has a counter in
+/// [`RefusalCounts`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// A TCP segment that may not open a connection (not a SYN, or a RST) and `sloppy_tcp`
+    /// is off. Not IPVS traffic: the kernel passes it to the local stack.
+    #[error("TCP segment without SYN (or with RST) cannot open a connection")]
+    NotSyn,
+    /// No virtual service matches the packet.
+    #[error("no virtual service for {proto} {vaddr}:{vport} (mark {fwmark})")]
+    NoService {
+        /// Packet protocol.
+        proto: Protocol,
+        /// Packet destination address.
+        vaddr: Ipv4Addr,
+        /// Packet destination port.
+        vport: u16,
+        /// Packet mark.
+        fwmark: u32,
+    },
+    /// Only a port-0 service matched and it is not persistent.
+    #[error("service {0}: port zero is only supported in persistent services")]
+    PortZeroNotPersistent(ServiceKey),
+    /// The scheduler found no eligible destination (all weight 0, overloaded, or none). The
+    /// kernel drops the packet (and may answer ICMP); the engine decides.
+    #[error("service {0}: no destination available")]
+    NoDestination(ServiceKey),
+    /// The connection table is full (connections plus templates).
+    #[error("connection table full ({max} entries)")]
+    TableFull {
+        /// The bound.
+        max: usize,
+    },
+    /// A live connection with this key exists: the packet belongs on [`Ipvs::in_packet`].
+    #[error("connection {0:?} already exists")]
+    ConnExists(ConnKey),
+    /// 2^24 - 1 persistence templates exist.
+    #[error("too many persistence templates")]
+    TemplateSlotsExhausted,
+    /// The connection table refused in a way this module never provokes; a bug.
+    #[error("unexpected connection table error: {0}")]
+    Unexpected(ConnError),
+}
+
+/// One counter per [`Refusal`] variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RefusalCounts {
+    /// [`Refusal::NotSyn`].
+    pub not_syn: u64,
+    /// [`Refusal::NoService`].
+    pub no_service: u64,
+    /// [`Refusal::PortZeroNotPersistent`].
+    pub port_zero_not_persistent: u64,
+    /// [`Refusal::NoDestination`].
+    pub no_destination: u64,
+    /// [`Refusal::TableFull`].
+    pub table_full: u64,
+    /// [`Refusal::ConnExists`].
+    pub conn_exists: u64,
+    /// [`Refusal::TemplateSlotsExhausted`].
+    pub template_slots_exhausted: u64,
+    /// [`Refusal::Unexpected`].
+    pub unexpected: u64,
+}
+
+impl RefusalCounts {
+    fn count(&mut self, r: &Refusal) {
+        let c = match r {
+            Refusal::NotSyn => &mut self.not_syn,
+            Refusal::NoService { .. } => &mut self.no_service,
+            Refusal::PortZeroNotPersistent(_) => &mut self.port_zero_not_persistent,
+            Refusal::NoDestination(_) => &mut self.no_destination,
+            Refusal::TableFull { .. } => &mut self.table_full,
+            Refusal::ConnExists(_) => &mut self.conn_exists,
+            Refusal::TemplateSlotsExhausted => &mut self.template_slots_exhausted,
+            Refusal::Unexpected(_) => &mut self.unexpected,
+        };
+        *c += 1;
+    }
+}
+
+/// Counters of the glue itself (the connection table has its own, [`ConnTable::stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IpvsStats {
+    /// Connections created by [`Ipvs::new_connection`].
+    pub conns_created: u64,
+    /// Persistence templates created.
+    pub templates_created: u64,
+    /// New connections that followed an existing template.
+    pub template_hits: u64,
+    /// Templates not honoured (destination removed, or quiesced with
+    /// `expire_quiescent_template`) and invalidated.
+    pub templates_invalidated: u64,
+    /// Inbound packets dropped because their connection's destination was removed.
+    pub nodest_dropped: u64,
+    /// Of those, connections removed at once (`expire_nodest_conn`).
+    pub nodest_expired: u64,
+}
+
+/// A new flow: the first inbound packet of a connection the table does not know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewFlow {
+    /// Protocol, client and virtual address and port, as the packet has them.
+    pub key: ConnKey,
+    /// The packet's firewall mark, 0 for none.
+    pub fwmark: u32,
+    /// The TCP flags (ignored for UDP).
+    pub tcp_flags: TcpFlags,
+}
+
+/// What the engine needs to forward a packet of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Forward {
+    /// The connection.
+    pub conn: ConnKey,
+    /// The destination, as it is live now (after a revival, the new destination's id).
+    pub dest: DestId,
+    /// Real server address.
+    pub daddr: Ipv4Addr,
+    /// Real server port (never 0: a destination port of 0 means the virtual port).
+    pub dport: u16,
+    /// Forwarding method, fixed when the connection was created.
+    pub method: ForwardMethod,
+    /// State after this packet.
+    pub state: ConnState,
+    /// State before this packet (equal to `state` on no transition; `NONE` for a new TCP
+    /// connection, `UDP` for UDP).
+    pub old_state: ConnState,
+    /// When the connection expires unless another packet arrives.
+    pub expires: Instant,
+    /// Controlling persistence template.
+    pub template: Option<TemplateId>,
+}
+
+/// How [`Ipvs::new_connection`] chose the destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// Non-persistent service: the scheduler picked.
+    Scheduled,
+    /// Persistent service, live template followed.
+    Template(TemplateId),
+    /// Persistent service, the scheduler picked and a new template was made.
+    NewTemplate(TemplateId),
+}
+
+/// Result of [`Ipvs::new_connection`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scheduled {
+    /// The service that took the flow.
+    pub service: ServiceKey,
+    /// Where its packets go.
+    pub forward: Forward,
+    /// How the destination was chosen.
+    pub placement: Placement,
+}
+
+/// Verdict of [`Ipvs::in_packet`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Forward the packet.
+    Forward(Forward),
+    /// No live connection with this key (candidate for [`Ipvs::new_connection`]).
+    NoConn,
+    /// The connection's destination was removed: drop the packet silently. `expired` says
+    /// whether the entry was removed too (`expire_nodest_conn`); if not, it was left
+    /// untouched (no state change, no refresh).
+    DestGone {
+        /// The stored destination id.
+        dest: DestId,
+        /// Whether the entry was removed.
+        expired: bool,
+    },
+}
+
+/// Verdict of [`Ipvs::inbound`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inbound {
+    /// Packet of a known connection.
+    Existing(Delivery),
+    /// A new connection was created.
+    New(Scheduled),
+    /// No connection, and none could be created.
+    Refused(Refusal),
+}
+
+/// A broken invariant: a bug in `ipvs-core`, never a caller error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IpvsInvariantViolation {
+    /// The connection table's own invariants.
+    #[error(transparent)]
+    Conn(#[from] InvariantViolation),
+    /// Destination counters disagree with the connection table.
+    #[error("accounting invariant: {0}")]
+    Accounting(String),
+}
+
+/// Services, schedulers and connections; see the [module docs](self).
+#[derive(Debug)]
+pub struct Ipvs {
+    reg: Registry,
+    conns: ConnTable,
+    cfg: IpvsConfig,
+    services_added: u64,
+    stats: IpvsStats,
+    refusals: RefusalCounts,
+}
+
+impl Ipvs {
+    /// An engine with no services.
+    pub fn new(cfg: IpvsConfig) -> Ipvs {
+        Ipvs {
+            reg: Registry::default(),
+            conns: ConnTable::new(cfg.conn_table.clone()),
+            cfg,
+            services_added: 0,
+            stats: IpvsStats::default(),
+            refusals: RefusalCounts::default(),
+        }
+    }
+
+    // ----- read access -----
+
+    /// The configuration (sysctls as currently set).
+    pub fn config(&self) -> &IpvsConfig {
+        &self.cfg
+    }
+    /// Services and destinations, with their counters.
+    pub fn services(&self) -> &ServiceTable {
+        &self.reg.services
+    }
+    /// The connection table (listing, stats, timeouts).
+    pub fn conns(&self) -> &ConnTable {
+        &self.conns
+    }
+    /// Glue counters.
+    pub fn stats(&self) -> IpvsStats {
+        self.stats
+    }
+    /// Refusal counters.
+    pub fn refusals(&self) -> RefusalCounts {
+        self.refusals
+    }
+    /// Removed destinations that still have connections or templates, by stored id.
+    pub fn detached(&self) -> impl Iterator<Item = (DestId, &Detached)> {
+        self.reg.detached.iter().map(|(id, d)| (*id, d))
+    }
+
+    // ----- sysctls -----
+
+    /// Sets `expire_nodest_conn`.
+    pub fn set_expire_nodest_conn(&mut self, on: bool) {
+        self.cfg.expire_nodest_conn = on;
+    }
+    /// Sets `expire_quiescent_template`.
+    pub fn set_expire_quiescent_template(&mut self, on: bool) {
+        self.cfg.expire_quiescent_template = on;
+    }
+    /// Sets `sloppy_tcp`.
+    pub fn set_sloppy_tcp(&mut self, on: bool) {
+        self.cfg.sloppy_tcp = on;
+    }
+
+    // ----- administration (ipvsadm) -----
+
+    fn next_seed(&mut self) -> u64 {
+        self.services_added += 1;
+        self.cfg
+            .sched_seed
+            .wrapping_add(self.services_added.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+    }
+
+    /// `ipvsadm -A`.
+    pub fn add_service(
+        &mut self,
+        key: ServiceKey,
+        kind: SchedulerKind,
+        flags: &[SchedFlag],
+        persistence: Option<Persistence>,
+    ) -> Result<(), IpvsError> {
+        let seed = self.next_seed();
+        self.reg
+            .services
+            .add_service(key, kind, flags, persistence, seed)?;
+        Ok(())
+    }
+
+    /// `ipvsadm -E`: scheduler, flags and persistence (a full replacement, like ipvsadm).
+    /// Existing connections and templates are kept.
+    pub fn edit_service(
+        &mut self,
+        key: &ServiceKey,
+        kind: SchedulerKind,
+        flags: &[SchedFlag],
+        persistence: Option<Persistence>,
+    ) -> Result<(), IpvsError> {
+        let seed = self.next_seed();
+        let mut svc = self
+            .reg
+            .services
+            .get_mut(key)
+            .ok_or(ServiceError::NoSuchService(*key))?;
+        svc.set_scheduler(kind, flags, seed)?;
+        svc.set_persistence(persistence);
+        Ok(())
+    }
+
+    /// `ipvsadm -D`. Its connections stay until they expire (see the module docs on removed
+    /// destinations).
+    pub fn remove_service(&mut self, key: &ServiceKey) -> Result<(), IpvsError> {
+        let svc = self.reg.services.remove_service(key)?;
+        self.reg.detach_service(&svc);
+        self.debug_check();
+        Ok(())
+    }
+
+    /// `ipvsadm -C`: removes every service.
+    pub fn clear(&mut self) {
+        let keys: Vec<ServiceKey> = self.reg.services.iter().map(|s| s.key()).collect();
+        for key in keys {
+            if let Ok(svc) = self.reg.services.remove_service(&key) {
+                self.reg.detach_service(&svc);
+            }
+        }
+        self.debug_check();
+    }
+
+    /// `ipvsadm -a`; returns the new destination's id. Connections of an earlier
+    /// destination at the same address:port of this service that are still in the table
+    /// are revived onto it.
+    pub fn add_dest(&mut self, key: &ServiceKey, cfg: DestConfig) -> Result<DestId, IpvsError> {
+        let mut id = self.reg.services.add_dest(key, cfg)?;
+        // Ids wrap after 2^32 allocations; never hand out one a removed destination's
+        // entries still carry.
+        for _ in 0..=self.reg.detached.len() {
+            if !self.reg.detached.contains_key(&id) {
+                break;
+            }
+            self.reg.services.remove_dest(key, cfg.addr, cfg.port)?;
+            id = self.reg.services.add_dest(key, cfg)?;
+        }
+        self.reg.revive(*key, id, cfg.addr, cfg.port);
+        self.debug_check();
+        Ok(id)
+    }
+
+    /// `ipvsadm -e`; the id does not change.
+    pub fn edit_dest(&mut self, key: &ServiceKey, cfg: DestConfig) -> Result<DestId, IpvsError> {
+        Ok(self.reg.services.edit_dest(key, cfg)?)
+    }
+
+    /// `ipvsadm -d`. Its connections and templates stay until they expire.
+    pub fn remove_dest(
+        &mut self,
+        key: &ServiceKey,
+        addr: Ipv4Addr,
+        port: u16,
+    ) -> Result<(), IpvsError> {
+        let reply_port = self
+            .reg
+            .services
+            .get(key)
+            .and_then(|s| Some(registry::reply_port(s, s.find_dest(addr, port)?)));
+        let d = self.reg.services.remove_dest(key, addr, port)?;
+        self.reg
+            .detach(*key, &d, reply_port.unwrap_or_else(|| d.port()));
+        self.debug_check();
+        Ok(())
+    }
+
+    /// `ipvsadm --set tcp tcpfin udp`.
+    pub fn set_timeouts(&mut self, update: TimeoutUpdate) -> Result<(), IpvsError> {
+        Ok(self.conns.set_timeouts(update)?)
+    }
+
+    // ----- packets -----
+
+    /// The service a new packet belongs to, in `ip_vs_service_find` order: fwmark (when
+    /// `fwmark != 0`), then `<proto, vaddr, vport>`, then the port-0 catch-all.
+    pub fn find_service(
+        &self,
+        proto: Protocol,
+        vaddr: Ipv4Addr,
+        vport: u16,
+        fwmark: u32,
+    ) -> Option<ServiceKey> {
+        let s = &self.reg.services;
+        let fw = ServiceKey::Fwmark(fwmark);
+        if fwmark != 0 && s.get(&fw).is_some() {
+            return Some(fw);
+        }
+        let exact = ServiceKey::Inet {
+            protocol: proto,
+            addr: vaddr,
+            port: vport,
+        };
+        if s.get(&exact).is_some() {
+            return Some(exact);
+        }
+        let zero = ServiceKey::Inet {
+            protocol: proto,
+            addr: vaddr,
+            port: 0,
+        };
+        s.get(&zero).is_some().then_some(zero)
+    }
+
+    /// Creates the connection for a new flow and processes its first packet (kernel
+    /// `ip_vs_schedule`, `ip_vs_sched_persist`). See the module docs for the rules.
+    pub fn new_connection(&mut self, now: Instant, flow: &NewFlow) -> Result<Scheduled, Refusal> {
+        let r = self.schedule(now, flow);
+        match &r {
+            Ok(_) => self.stats.conns_created += 1,
+            Err(e) => self.refusals.count(e),
+        }
+        self.debug_check();
+        r
+    }
+
+    fn schedule(&mut self, now: Instant, flow: &NewFlow) -> Result<Scheduled, Refusal> {
+        let key = flow.key;
+        if key.proto == Protocol::Tcp {
+            let f = flow.tcp_flags;
+            let rst = f.contains(TcpFlags::RST);
+            if rst || !(f.contains(TcpFlags::SYN) || self.cfg.sloppy_tcp) {
+                return Err(Refusal::NotSyn);
+            }
+        }
+        if self.conns.lookup_in(now, &key).is_some() {
+            return Err(Refusal::ConnExists(key));
+        }
+        let skey = self
+            .find_service(key.proto, key.vaddr, key.vport, flow.fwmark)
+            .ok_or(Refusal::NoService {
+                proto: key.proto,
+                vaddr: key.vaddr,
+                vport: key.vport,
+                fwmark: flow.fwmark,
+            })?;
+        let persistence = self
+            .reg
+            .services
+            .get(&skey)
+            .and_then(|s| s.persistence().copied());
+        let input = SchedInput {
+            src: key.caddr,
+            sport: key.cport,
+            dst: key.vaddr,
+            dport: key.vport,
+        };
+        let (dest, placement) = match persistence {
+            None => {
+                if let ServiceKey::Inet { port, .. } = skey
+                    && port != key.vport
+                {
+                    return Err(Refusal::PortZeroNotPersistent(skey));
+                }
+                let d = self
+                    .reg
+                    .services
+                    .schedule(&skey, &input, now)
+                    .ok_or(Refusal::NoDestination(skey))?;
+                (d, Placement::Scheduled)
+            }
+            Some(p) => self.sched_persist(now, skey, &p, &input)?,
+        };
+        let method = self
+            .reg
+            .services
+            .dest(dest)
+            .map(|d| d.method())
+            .ok_or(Refusal::NoDestination(skey))?;
+        let template = match placement {
+            Placement::Scheduled => None,
+            Placement::Template(t) | Placement::NewTemplate(t) => Some(t),
+        };
+        let new = NewConn {
+            key,
+            dest,
+            fwd: method,
+            template,
+        };
+        let ins = self
+            .conns
+            .insert(now, new, flow.tcp_flags)
+            .map_err(refusal)?;
+        if let Some(ev) = ins.replaced {
+            self.reg.apply(ev);
+        }
+        self.reg.apply(ins.created);
+        let forward = self
+            .forward(&ins.info, initial_state(key.proto))
+            .ok_or(Refusal::NoDestination(skey))?;
+        Ok(Scheduled {
+            service: skey,
+            forward,
+            placement,
+        })
+    }
+
+    /// `ip_vs_sched_persist` up to the connection: follow or make the template.
+    fn sched_persist(
+        &mut self,
+        now: Instant,
+        skey: ServiceKey,
+        p: &Persistence,
+        input: &SchedInput,
+    ) -> Result<(DestId, Placement), Refusal> {
+        let tservice = match skey {
+            ServiceKey::Fwmark(m) => TemplateService::Fwmark(m),
+            ServiceKey::Inet {
+                protocol,
+                addr,
+                port,
+            } => TemplateService::Port {
+                proto: protocol,
+                vaddr: addr,
+                vport: port,
+            },
+        };
+        let tkey = TemplateKey::new(input.src, p.netmask, tservice);
+        if let Some(t) = self.conns.lookup_template(now, &tkey) {
+            match self.reg.live_in_service(t.dest, &skey) {
+                Some((live, weight)) if !(self.cfg.expire_quiescent_template && weight == 0) => {
+                    self.stats.template_hits += 1;
+                    return Ok((live, Placement::Template(t.id)));
+                }
+                _ => {
+                    self.conns.invalidate_template(t.id).map_err(refusal)?;
+                    self.stats.templates_invalidated += 1;
+                }
+            }
+        }
+        let d = self
+            .reg
+            .services
+            .schedule(&skey, input, now)
+            .ok_or(Refusal::NoDestination(skey))?;
+        let ins = self
+            .conns
+            .insert_template(now, tkey, d, p.timeout)
+            .map_err(refusal)?;
+        if let Some(ev) = ins.replaced {
+            self.reg.apply(ev);
+        }
+        self.reg.apply(ins.created);
+        self.stats.templates_created += 1;
+        Ok((d, Placement::NewTemplate(ins.id)))
+    }
+
+    fn forward(&self, info: &ConnInfo, old_state: ConnState) -> Option<Forward> {
+        let Target::Live { id, addr, port } = self.reg.target(info.dest)? else {
+            return None;
+        };
+        Some(Forward {
+            conn: info.key,
+            dest: id,
+            daddr: addr,
+            dport: if port == 0 { info.key.vport } else { port },
+            method: info.fwd,
+            state: info.state,
+            old_state,
+            expires: info.expires,
+            template: info.template,
+        })
+    }
+
+    /// An inbound packet (client to virtual service) of an existing connection: TCP state
+    /// transition, refresh, accounting. See [`Delivery`] for removed destinations.
+    pub fn in_packet(&mut self, now: Instant, key: &ConnKey, flags: TcpFlags) -> Delivery {
+        let d = self.in_packet_inner(now, key, flags);
+        self.debug_check();
+        d
+    }
+
+    fn in_packet_inner(&mut self, now: Instant, key: &ConnKey, flags: TcpFlags) -> Delivery {
+        // Only when some removed destination still has entries can a connection lead
+        // nowhere; look before touching the entry (the kernel drops without refreshing).
+        if !self.reg.detached.is_empty() {
+            let Some(info) = self.conns.lookup_in(now, key) else {
+                return Delivery::NoConn;
+            };
+            if let Some(d) = self.nodest(key, info.dest) {
+                return d;
+            }
+        }
+        let Some(out) = self.conns.in_packet(now, key, flags) else {
+            return Delivery::NoConn;
+        };
+        if let Some(ev) = out.accounting {
+            self.reg.apply(ev);
+        }
+        match self.forward(&out.info, out.old_state) {
+            Some(f) => Delivery::Forward(f),
+            // Unreachable: the destination was checked above or nothing is detached.
+            None => Delivery::DestGone {
+                dest: out.info.dest,
+                expired: false,
+            },
+        }
+    }
+
+    /// `expire_nodest_conn` handling, if `dest` (stored in the entry for `key`) is gone.
+    fn nodest(&mut self, key: &ConnKey, dest: DestId) -> Option<Delivery> {
+        if matches!(self.reg.target(dest), Some(Target::Live { .. })) {
+            return None;
+        }
+        self.stats.nodest_dropped += 1;
+        let mut expired = false;
+        if self.cfg.expire_nodest_conn
+            && let Some(ev) = self.conns.remove(key)
+        {
+            self.reg.apply(ev);
+            self.stats.nodest_expired += 1;
+            expired = true;
+        }
+        Some(Delivery::DestGone { dest, expired })
+    }
+
+    /// A NAT reply (real server to client): finds the connection by the reply's addresses,
+    /// runs the output transition, refreshes, accounts. `None` if no live connection
+    /// matches (not IPVS traffic). Replies of connections whose destination was removed are
+    /// still translated; `Forward::dest` is then the stored id.
+    pub fn out_packet(
+        &mut self,
+        now: Instant,
+        reply: &ReplyKey,
+        flags: TcpFlags,
+    ) -> Option<Forward> {
+        let reg = &self.reg;
+        let out = self
+            .conns
+            .out_packet(now, reply, flags, |id| reg.reply_addr(id))?;
+        if let Some(ev) = out.accounting {
+            self.reg.apply(ev);
+        }
+        let info = out.info;
+        let f = self.forward(&info, out.old_state).unwrap_or(Forward {
+            conn: info.key,
+            dest: info.dest,
+            daddr: reply.daddr,
+            dport: reply.dport,
+            method: info.fwd,
+            state: info.state,
+            old_state: out.old_state,
+            expires: info.expires,
+            template: info.template,
+        });
+        self.debug_check();
+        Some(f)
+    }
+
+    /// The kernel's inbound decision in one call: [`Ipvs::in_packet`] if the connection
+    /// exists, else [`Ipvs::new_connection`].
+    pub fn inbound(&mut self, now: Instant, flow: &NewFlow) -> Inbound {
+        match self.in_packet(now, &flow.key, flow.tcp_flags) {
+            Delivery::NoConn => match self.new_connection(now, flow) {
+                Ok(s) => Inbound::New(s),
+                Err(r) => Inbound::Refused(r),
+            },
+            d => Inbound::Existing(d),
+        }
+    }
+
+    // ----- time -----
+
+    /// Runs what is due at `now`: the connection sweep (expired connections and templates
+    /// removed, their counters released) and the schedulers' housekeeping (lblc/lblcr).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.conns.poll_timeout().is_some_and(|t| t <= now) {
+            let reg = &mut self.reg;
+            self.conns.expire(now, |ev| reg.apply(ev));
+        }
+        if self.reg.services.poll_timeout().is_some_and(|t| t <= now) {
+            self.reg.services.handle_timeout(now);
+        }
+        self.debug_check();
+    }
+
+    /// The earliest time [`Ipvs::handle_timeout`] has work; `None` if never.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match (self.conns.poll_timeout(), self.reg.services.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    // ----- invariants -----
+
+    /// Checks the connection table's invariants and that every destination's active /
+    /// inactive / persistent counters equal the entries the table holds for it (removed
+    /// destinations and revivals included). O(entries).
+    pub fn check_invariants(&self) -> Result<(), IpvsInvariantViolation> {
+        self.conns.check_invariants()?;
+        self.reg.check(&self.conns.dest_counts())
+    }
+
+    fn debug_check(&self) {
+        #[cfg(debug_assertions)]
+        if self.conns.len() <= crate::conn::DEBUG_CHECK_MAX_LEN
+            && let Err(e) = self.check_invariants()
+        {
+            panic!("ipvs invariant broken: {e}");
+        }
+    }
+}
+
+/// State "before the first packet" of a new connection.
+fn initial_state(proto: Protocol) -> ConnState {
+    match proto {
+        Protocol::Tcp => ConnState::Tcp(crate::conn::TcpState::None),
+        Protocol::Udp => ConnState::Udp,
+    }
+}
+
+fn refusal(e: ConnError) -> Refusal {
+    match e {
+        ConnError::TableFull { max } => Refusal::TableFull { max },
+        ConnError::Exists { key } => Refusal::ConnExists(key),
+        ConnError::TemplateSlotsExhausted => Refusal::TemplateSlotsExhausted,
+        other => Refusal::Unexpected(other),
+    }
+}
