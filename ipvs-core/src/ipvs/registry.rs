@@ -4,7 +4,7 @@
 //! The connection table stores a [`DestId`] per entry. A destination removed with
 //! `ipvsadm -d` (or with its service) disappears from the [`ServiceTable`], but its
 //! connections and templates stay in the connection table until they expire, exactly as the
-//! kernel keeps them pointing at a destination in its "trash". [`Registry`] keeps, for every
+//! kernel keeps them pointing at a destination in its "trash". The registry keeps, for every
 //! removed destination that still has entries, a [`Detached`] record: which service and
 //! address:port it was, and how many active / inactive / template entries still carry its
 //! id. Accounting events for a detached id update that record; the record goes away with
@@ -21,7 +21,7 @@
 //! again hands its share back to the records it revived.
 //!
 //! Nothing here panics. An event that cannot be applied (a counter would underflow, an id
-//! nobody knows) is counted in [`Registry::accounting_errors`], which
+//! nobody knows) is counted (`accounting_errors`), which
 //! [`super::Ipvs::check_invariants`] reports: it is a bug, never a caller error.
 
 use std::collections::BTreeMap;

@@ -5,7 +5,9 @@ use core::time::Duration;
 use std::net::Ipv4Addr;
 
 use super::*;
+use crate::conn::ConnTableConfig;
 use crate::conn::TcpState;
+use crate::types::ForwardMethod;
 
 const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
 
