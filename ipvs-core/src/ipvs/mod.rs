@@ -24,6 +24,13 @@
 //!   `udp_conn_schedule` then `ip_vs_schedule`). [`Ipvs::inbound`] does both.
 //! * NAT reply: [`Ipvs::out_packet`].
 //!
+//! Cost per packet of a known connection: one connection-table probe, plus one more while
+//! some removed destination still has entries (to drop without touching the entry), and the
+//! destination's resolution (id map, service map, dest index). A new flow adds a probe for
+//! an existing key (so a duplicate never advances a scheduler or makes a template), the
+//! service lookup (up to three map probes), the scheduler and, when persistent, a template
+//! probe.
+//!
 //! # Decisions (where this differs from, or pins down, the kernel)
 //!
 //! * **Service lookup** ([`Ipvs::find_service`]) follows `ip_vs_service_find`: the fwmark

@@ -402,6 +402,29 @@ fn expire_nodest_conn_removes_the_entry_at_the_next_packet() {
 }
 
 #[test]
+fn template_to_a_removed_then_re_added_server_is_honoured_again() {
+    let (mut ipvs, sk) = setup(SchedulerKind::Rr, persist(300, Ipv4Addr::BROADCAST), 3);
+    let c = client(100, 1);
+    let f = open(&mut ipvs, at(0), &syn(c, 1000));
+    let n = f.daddr.octets()[3];
+    ipvs.remove_dest(&sk, f.daddr, 80).expect("exists");
+    let id = ipvs.add_dest(&sk, rs(n)).expect("re-add");
+    assert_eq!(
+        counts(&ipvs, n),
+        (0, 1, 1),
+        "connection and template revived"
+    );
+    let g = ipvs
+        .new_connection(at(1), &syn(c, 1001))
+        .expect("scheduled");
+    assert!(matches!(g.placement, Placement::Template(_)));
+    assert_eq!((g.forward.dest, g.forward.daddr), (id, f.daddr));
+    assert_eq!(ipvs.stats().templates_invalidated, 0);
+    assert_eq!(counts(&ipvs, n), (0, 2, 1));
+    ok(&ipvs);
+}
+
+#[test]
 fn removed_service_detaches_and_a_re_added_one_revives() {
     let (mut ipvs, sk) = setup(SchedulerKind::Rr, None, 1);
     let f = open(&mut ipvs, at(0), &syn(client(100, 1), 1000));
