@@ -178,6 +178,15 @@ fn zero_port_rule() {
 
 #[test]
 fn file_must_be_utf8() {
+    // Latin-1 in a comment is harmless and accepted (replaced with U+FFFD)...
+    let cfg = lvsd::lvscf::parse_bytes(
+        "t.cf",
+        b"# r\xe9seau du bureau\n  # caf\xe9\xe9\nkeepalive = 3\n",
+        &common::lookup(),
+    )
+    .expect("invalid UTF-8 in comments is accepted");
+    assert_eq!(cfg.global.keepalive, std::time::Duration::from_secs(3));
+    // ...but not in a statement, where it would change a value.
     assert!(
         lvsd::lvscf::parse_bytes("t.cf", b"debug_level = \xe9\n", &common::lookup())
             .unwrap_err()

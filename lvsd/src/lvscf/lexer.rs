@@ -17,6 +17,7 @@
 //! Never panics on any input.
 
 use super::error::{Location, LvsCfError};
+use std::borrow::Cow;
 
 /// One token of a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,17 +65,43 @@ pub struct Lexed {
     pub last_line: usize,
 }
 
-/// Converts raw bytes to text, reporting the line of the first invalid UTF-8 sequence.
-pub fn decode<'a>(file: &str, bytes: &'a [u8]) -> Result<&'a str, LvsCfError> {
-    std::str::from_utf8(bytes).map_err(|e| {
-        let before = bytes.get(..e.valid_up_to()).unwrap_or_default();
-        LvsCfError::NotUtf8 {
-            at: Location {
-                file: file.to_owned(),
-                line: count_terminators(before) + 1,
-            },
+/// Converts raw bytes to text. Invalid UTF-8 inside a comment line (Latin-1 accents written
+/// by an old editor, say) is replaced with U+FFFD, since comments carry no meaning; anywhere
+/// else it is an error naming the line.
+pub fn decode<'a>(file: &str, bytes: &'a [u8]) -> Result<Cow<'a, str>, LvsCfError> {
+    let mut text = String::new();
+    let mut rest = bytes;
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(valid) if text.is_empty() && rest.len() == bytes.len() => {
+                return Ok(Cow::Borrowed(valid));
+            }
+            Ok(valid) => {
+                text.push_str(valid);
+                return Ok(Cow::Owned(text));
+            }
+            Err(e) => {
+                let (valid, bad) = rest.split_at(e.valid_up_to());
+                text.push_str(std::str::from_utf8(valid).expect("checked by valid_up_to"));
+                let line_start = text.rfind(['\n', '\r']).map_or(0, |i| i + 1);
+                if !text[line_start..]
+                    .trim_start_matches([' ', '\t'])
+                    .starts_with('#')
+                {
+                    let before = bytes.len() - rest.len() + e.valid_up_to();
+                    return Err(LvsCfError::NotUtf8 {
+                        at: Location {
+                            file: file.to_owned(),
+                            line: count_terminators(bytes.get(..before).unwrap_or_default()) + 1,
+                        },
+                    });
+                }
+                text.push(char::REPLACEMENT_CHARACTER);
+                let skip = e.error_len().unwrap_or(bad.len());
+                rest = bad.get(skip..).unwrap_or_default();
+            }
         }
-    })
+    }
 }
 
 /// Counts line terminators (`\r\n` once, lone `\r`, `\n`) in raw bytes.

@@ -44,7 +44,7 @@ pub fn parse_str(file: &str, text: &str, lookup: &dyn Lookup) -> Result<Config, 
 
 /// Parses raw bytes (they must be UTF-8). `file` is the name used in messages.
 pub fn parse_bytes(file: &str, bytes: &[u8], lookup: &dyn Lookup) -> Result<Config, LvsCfError> {
-    parse_str(file, lexer::decode(file, bytes)?, lookup)
+    parse_str(file, &lexer::decode(file, bytes)?, lookup)
 }
 
 /// Reads and parses a file; messages name it as `path` was given.
