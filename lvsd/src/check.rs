@@ -40,16 +40,16 @@ pub fn check_file(path: &Path, lookup: &dyn Lookup) -> Result<CheckReport, LvsCf
 fn service_arg(key: &ServiceKey) -> String {
     match key {
         ServiceKey::Fwmark(mark) => format!("-f {mark}"),
-        ServiceKey::Addr {
+        ServiceKey::Inet {
             protocol,
-            vip,
+            addr,
             port,
         } => {
             let flag = match protocol {
                 ipvs_core::types::Protocol::Tcp => "-t",
                 ipvs_core::types::Protocol::Udp => "-u",
             };
-            format!("{flag} {vip}:{port}")
+            format!("{flag} {addr}:{port}")
         }
     }
 }
@@ -141,8 +141,9 @@ mod tests {
             table.warnings.is_empty(),
             "fwmark services keep the RS port"
         );
-        let keys: Vec<_> = table.by_key().into_keys().collect();
-        assert_eq!(keys[0], ServiceKey::Fwmark(9));
+        let by_key = table.by_key();
+        assert_eq!(by_key.len(), 2);
+        assert_eq!(by_key[&ServiceKey::Fwmark(9)].name, "a");
         assert_eq!(
             render_ipvsadm_save(&table),
             "-A -f 9 -s wlc\n-a -f 9 -r 198.19.0.1:8080 -i -w 1\n-A -u 198.18.0.1:53 -s wlc\n"

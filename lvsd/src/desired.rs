@@ -23,21 +23,9 @@ use ipvs_core::types::{ForwardMethod, Protocol, SchedFlag, SchedulerKind};
 use crate::lvscf::validate::effective_port;
 use crate::lvscf::{Config, Location, LvsCfWarning, ServiceMode};
 
-/// What identifies an IPVS virtual service (the kernel's lookup key).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ServiceKey {
-    /// `-f MARK`.
-    Fwmark(u32),
-    /// `-t|-u VIP:PORT`.
-    Addr {
-        /// tcp or udp.
-        protocol: Protocol,
-        /// Virtual IP.
-        vip: Ipv4Addr,
-        /// Virtual port.
-        port: u16,
-    },
-}
+/// What identifies an IPVS virtual service: the engine's own key, so that the desired table
+/// and the running engine are diffed without translation.
+pub use ipvs_core::service::ServiceKey;
 
 /// One virtual service to program.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,9 +91,9 @@ pub fn desired_table(file: &str, cfg: &Config) -> DesiredTable {
     for v in cfg.active_virtuals() {
         let key = match (v.fwmark, &v.address) {
             (Some(mark), _) => ServiceKey::Fwmark(mark),
-            (None, Some(a)) => ServiceKey::Addr {
+            (None, Some(a)) => ServiceKey::Inet {
                 protocol: v.protocol,
-                vip: a.addr,
+                addr: a.addr,
                 port: v.port,
             },
             // Validation guarantees an address for active services; skip defensively.
