@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use ipvs_core::types::{ForwardMethod, Protocol, SchedFlag, SchedulerKind};
+use ipvs_core::types::{ForwardMethod, SchedFlag, SchedulerKind};
 
 use crate::lvscf::validate::effective_port;
 use crate::lvscf::{Config, Location, LvsCfWarning, ServiceMode};

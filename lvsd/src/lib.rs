@@ -8,6 +8,7 @@
 //! | [`lvscf`] | `lvs.cf` lexer, raw structure, validation into a typed [`lvscf::Config`], lookups, errors |
 //! | [`desired`] | typed config → [`desired::DesiredTable`] (what lvsd programs; diffed later) |
 //! | [`check`] | `lvsd --check`: render the desired table in `ipvsadm -S -n` format |
+//! | [`program`] | `diff(current, desired) -> Vec<Change>` and `apply` to the engine (start-up, reload) |
 //! | [`fuzzing`] | the body shared by the fuzz target and the seed-corpus test |
 //!
 //! The binaries `lvsd` (`src/main.rs`) and `lvsadm` (`src/bin/lvsadm.rs`) are thin shells.
@@ -20,6 +21,7 @@ pub mod check;
 pub mod desired;
 pub mod fuzzing;
 pub mod lvscf;
+pub mod program;
 
 /// Default configuration path (Piranha's compile-time default).
 pub const DEFAULT_CONFIG: &str = "/etc/sysconfig/ha/lvs.cf";
