@@ -1,15 +1,29 @@
-//! Cross-process test support: locating the workspace's binaries.
+//! Cross-process test support: the workspace's binaries, the network-namespace lab, and the
+//! code shared by the lab's small tools.
 //!
-//! The network-namespace lab (client, directors, real servers, a switch namespace) lands here
-//! with the forwarding issue; for now this crate only finds the real binaries so that the
-//! tests in `tests/tests/` run them as an operator would.
+//! Map:
+//! - [`bin`]: path of a workspace binary in `target/<profile>/`.
+//! - [`lab`]: builds a lab of network namespaces (clients, directors, real servers, a switch
+//!   namespace with two bridges), runs commands in it with deadlines, tears it down on drop.
+//!   See `tests/README.md` for the topology and the address plan.
+//! - [`tools`]: argument parsing, HTTP framing and the tally format shared by the lab tools
+//!   (`src/bin/lab-http.rs`, `lab-client`, `lab-udp`, `lab-decap`) and by the tests that read
+//!   their output.
+//!
+//! The library has no unsafe code; the only unsafe of the crate sits in `lab-decap`'s `sys`
+//! module (raw sockets and the TUN ioctl).
 #![forbid(unsafe_code)]
+
+pub mod lab;
+pub mod tools;
 
 use std::path::PathBuf;
 
-/// Path of a workspace binary (`lvsd`, `pulse`, ...) in the same target directory as the
-/// running test. `cargo test --workspace` builds every package's binaries before any test
-/// runs, because every binary package has integration tests of its own.
+/// Path of a workspace binary (`lvsd`, `pulse`, `lab-http`, ...) in the same target directory
+/// as the running test. `cargo test --workspace` builds every package's binaries before any
+/// test runs, because every binary package has integration tests of its own; `cargo test -p
+/// tests` builds this package's lab tools. Inside `tests/tests/*.rs`,
+/// `env!("CARGO_BIN_EXE_lab-http")` names this package's own binaries just as well.
 ///
 /// # Panics
 /// If the binary has not been built: the message says how to build it.
