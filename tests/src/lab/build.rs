@@ -273,8 +273,14 @@ fn start_decaps(lab: &Lab, b: &LabBuilder) -> Result<(), LabError> {
     }
     let decap = b.decap.clone().unwrap_or_else(|| crate::bin("lab-decap"));
     for role in tun {
-        let mut p =
-            lab.spawn_inner(role, [decap.as_os_str(), "--tun".as_ref(), "tun0".as_ref()])?;
+        // Verbose: the first packets are logged, so a test can tell that lab-decap delivered.
+        let args = [
+            decap.as_os_str(),
+            "--tun".as_ref(),
+            "tun0".as_ref(),
+            "--verbose".as_ref(),
+        ];
+        let mut p = lab.spawn_inner(role, args)?;
         let ready = p.wait_for_log("ready", DEFAULT_TIMEOUT);
         lab.own
             .lock()

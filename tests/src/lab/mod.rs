@@ -636,6 +636,20 @@ impl Lab {
         Spawned::start(command, label, log)
     }
 
+    /// Text of the latest log of `program` run in `role`'s namespace (processes the lab
+    /// started itself, like `lab-decap` on TUN real servers, included).
+    pub fn log_of(&self, role: Role, program: &str) -> Option<String> {
+        let suffix = format!("-{}-{program}.log", role.short());
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(&self.dir)
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.to_string_lossy().ends_with(&suffix))
+            .collect();
+        paths.sort();
+        let bytes = std::fs::read(paths.last()?).ok()?;
+        Some(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     /// Prints the tail of every log in [`Lab::dir`] to stderr (the test harness shows it for
     /// a failing test).
     pub fn dump_logs(&self) {
