@@ -267,3 +267,49 @@ fn offloads_can_be_turned_off_for_a_userspace_engine() {
             assert_eq!((t.ok, t.failed), (1, 0), "{t:?}");
         });
 }
+
+#[test]
+fn every_real_server_of_every_mode_answers_through_the_lab_helpers() {
+    if !privileged("every_real_server_of_every_mode_answers_through_the_lab_helpers") {
+        return;
+    }
+    Lab::builder()
+        .directors(2)
+        .real_servers(Mode::Nat, 2)
+        .real_servers(Mode::Dr, 1)
+        .real_servers(Mode::Tun, 1)
+        .decap_bin(env!("CARGO_BIN_EXE_lab-decap"))
+        .run(|lab| {
+            route_client_via_director(lab);
+            let _http = lab.start_http(80).expect("lab-http everywhere");
+            let _udp = lab.start_udp(7).expect("lab-udp everywhere");
+            let c = Role::Client(0);
+            let t = Duration::from_secs(20);
+            for rs in lab.real_servers() {
+                let http = format!("{}:80", lab.addr(rs));
+                let tally = lab
+                    .http_client(c, &["--to", &http, "--requests", "3", "--keep-alive"], t)
+                    .expect("lab-client");
+                assert_eq!(
+                    (tally.count(&rs.short()), tally.failed),
+                    (3, 0),
+                    "{tally:?}"
+                );
+                let udp = format!("{}:7", lab.addr(rs));
+                let tally = lab
+                    .udp_client(c, &["--to", &udp, "--count", "3"], t)
+                    .expect("lab-udp send");
+                assert_eq!(
+                    (tally.count(&rs.short()), tally.failed),
+                    (3, 0),
+                    "{tally:?}"
+                );
+            }
+            // Director 1 holds no floating address; director 0 holds both.
+            let d1 = lab.ip(Role::Director(1), ["-4", "addr"]).expect("ip addr");
+            assert!(!d1.contains(&lab.vip().to_string()), "{d1}");
+            let d0 = lab.ip(Role::Director(0), ["-4", "addr"]).expect("ip addr");
+            assert!(d0.contains(&format!("{}/32", lab.vip())), "{d0}");
+            assert!(d0.contains(&tests::lab::NAT_ROUTER.to_string()), "{d0}");
+        });
+}

@@ -28,6 +28,7 @@
 mod build;
 mod cmd;
 mod proc;
+mod tools;
 
 use std::ffi::OsStr;
 use std::net::Ipv4Addr;
