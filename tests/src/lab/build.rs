@@ -76,7 +76,7 @@ fn plan(b: &LabBuilder, id: &str) -> Vec<Host> {
     let mut hosts = vec![host(Role::Switch, Vec::new(), None)];
     for i in 0..b.clients {
         let r = Role::Client(i);
-        let a = 100 + u8::try_from(i).expect("validated: at most 50 clients");
+        let a = 200 + u8::try_from(i).expect("validated: at most 50 clients");
         hosts.push(host(
             r,
             vec![iface("eth0", Segment::Public, a, r.short())],
@@ -85,7 +85,7 @@ fn plan(b: &LabBuilder, id: &str) -> Vec<Host> {
     }
     for j in 0..b.directors {
         let r = Role::Director(j);
-        let a = 11 + u8::try_from(j).expect("validated: at most 2 directors");
+        let a = 2 + u8::try_from(j).expect("validated: at most 2 directors");
         let ifaces = vec![
             iface("eth0", Segment::Public, a, format!("{}p", r.short())),
             iface("eth1", Segment::Private, a, format!("{}q", r.short())),
@@ -96,7 +96,7 @@ fn plan(b: &LabBuilder, id: &str) -> Vec<Host> {
         let r = Role::Real(k);
         let k = u8::try_from(k).expect("validated: at most 40 real servers");
         let i = match mode {
-            Mode::Nat => iface("eth0", Segment::Private, 101 + k, r.short()),
+            Mode::Nat => iface("eth0", Segment::Private, 11 + k, r.short()),
             Mode::Dr | Mode::Tun => iface("eth0", Segment::Public, 51 + k, r.short()),
         };
         hosts.push(host(r, vec![i], Some(*mode)));
@@ -402,14 +402,14 @@ mod tests {
         validate(&b).unwrap();
         let hosts = plan(&b, "lvs-1-0");
         let addr = |r: Role| hosts.iter().find(|h| h.role == r).unwrap().ifaces[0].addr;
-        assert_eq!(addr(Role::Client(1)), Ipv4Addr::new(198, 18, 0, 101));
-        assert_eq!(addr(Role::Director(1)), Ipv4Addr::new(198, 18, 0, 12));
-        assert_eq!(addr(Role::Real(1)), Ipv4Addr::new(198, 19, 0, 102));
+        assert_eq!(addr(Role::Client(1)), Ipv4Addr::new(198, 18, 0, 201));
+        assert_eq!(addr(Role::Director(1)), Ipv4Addr::new(198, 18, 0, 3));
+        assert_eq!(addr(Role::Real(1)), Ipv4Addr::new(198, 19, 0, 12));
         assert_eq!(addr(Role::Real(2)), Ipv4Addr::new(198, 18, 0, 53));
         assert_eq!(addr(Role::Real(3)), Ipv4Addr::new(198, 18, 0, 54));
         let d1 = hosts.iter().find(|h| h.role == Role::Director(1)).unwrap();
-        assert_eq!(d1.ifaces[1].addr, Ipv4Addr::new(198, 19, 0, 12));
-        assert_eq!(d1.ifaces[1].mac, [2, 0, 198, 19, 0, 12]);
+        assert_eq!(d1.ifaces[1].addr, Ipv4Addr::new(198, 19, 0, 3));
+        assert_eq!(d1.ifaces[1].mac, [2, 0, 198, 19, 0, 3]);
         for h in &hosts {
             for i in &h.ifaces {
                 assert!(i.switch_port.len() <= 15 && i.name.len() <= 15);

@@ -2,15 +2,20 @@
 //! namespace, wired through two Linux bridges that live in a "switch" namespace.
 //!
 //! ```text
-//!            switch namespace:  br-pub (198.18.0.0/24)      br-priv (198.19.0.0/24)
-//!                                 |    |      |     |          |        |
-//!   client c<i>  eth0 .100+i -----+    |      |     |          |        |
-//!   director d<j> eth0 .11+j ----------+      |     |   eth1 .11+j -----+
-//!   DR/TUN real server rs<k> eth0 .51+k ------+     |          |
-//!                                                  (VIP .10 on d0 eth0,   NAT router .254 on
-//!                                                   on lo of DR/TUN rs)   d0 eth1; NAT rs<k>
-//!                                                                          eth0 198.19.0.101+k)
+//!   switch namespace:      br-pub  198.18.0.0/24              br-priv  198.19.0.0/24
+//!                            |                                   |
+//!   client c<i>      eth0 198.18.0.200+i                         |
+//!   director d<j>    eth0 198.18.0.2+j                 eth1 198.19.0.2+j
+//!   DR/TUN rs<k>     eth0 198.18.0.51+k                          |
+//!   NAT rs<k>                                          eth0 198.19.0.11+k
+//!
+//!   VIP 198.18.0.10 (/32 on d0 eth0; /32 on lo of DR/TUN real servers)
+//!   NAT router 198.19.0.254 (on d0 eth1): NAT real servers' default gateway
 //! ```
+//!
+//! The directors' and the NAT real servers' addresses match `etc/nat.cf` (primary
+//! 198.18.0.2, backup 198.18.0.3, real servers 198.19.0.11 and .12, VIP 198.18.0.10,
+//! nat_router 198.19.0.254). Addresses 198.18.0.10 to .49 are free for more VIPs.
 //!
 //! Contract:
 //! - Nothing is configured in the root namespace: every veth pair is created inside the switch
@@ -488,7 +493,7 @@ impl Lab {
     }
 
     /// `ip -n <ns> ARGS...`, checked; returns stdout. E.g.
-    /// `lab.ip(Role::Client(0), ["route", "add", "198.19.0.0/24", "via", "198.18.0.11"])`.
+    /// `lab.ip(Role::Client(0), ["route", "add", "198.19.0.0/24", "via", "198.18.0.2"])`.
     pub fn ip<I, S>(&self, role: Role, args: I) -> Result<String, LabError>
     where
         I: IntoIterator<Item = S>,

@@ -174,10 +174,10 @@ mod tests {
 
     #[test]
     fn hello_round_trips() {
-        let b = hello_body("rs1", "198.18.0.100:40000");
+        let b = hello_body("rs1", "198.18.0.200:40000");
         assert_eq!(
             parse_hello(&b),
-            Some(("rs1".to_owned(), "198.18.0.100:40000".to_owned()))
+            Some(("rs1".to_owned(), "198.18.0.200:40000".to_owned()))
         );
         assert_eq!(parse_hello("nothing"), None);
         assert_eq!(bulk_size("/bulk"), None);

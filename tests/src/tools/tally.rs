@@ -2,8 +2,8 @@
 //! JSON object per line, and its parser for tests.
 //!
 //! ```text
-//! {"server":"rs0","count":3,"clients":"198.18.0.100"}
-//! {"server":"rs1","count":2,"clients":"198.18.0.100"}
+//! {"server":"rs0","count":3,"clients":"198.18.0.200"}
+//! {"server":"rs1","count":2,"clients":"198.18.0.200"}
 //! {"error":"request 4: connection refused"}
 //! {"total":6,"ok":5,"failed":1}
 //! ```
@@ -150,9 +150,9 @@ mod tests {
     #[test]
     fn render_parse_round_trip() {
         let mut t = Tally::default();
-        t.ok("rs0", "198.18.0.100:4000");
-        t.ok("rs0", "198.18.0.101:4001");
-        t.ok("rs1", "198.18.0.100");
+        t.ok("rs0", "198.18.0.200:4000");
+        t.ok("rs0", "198.18.0.201:4001");
+        t.ok("rs1", "198.18.0.200");
         t.fail("request 4: \"refused\"");
         let text = t.render();
         assert!(
