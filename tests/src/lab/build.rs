@@ -330,6 +330,11 @@ fn delete_ns(ns: &str) {
 }
 
 pub(super) fn teardown(lab: &mut Lab) {
+    // A test that panicked with a lab it built itself (not through `LabBuilder::run`, which
+    // has printed them already): show what its processes said.
+    if std::thread::panicking() && !lab.keep_dir.load(Ordering::Relaxed) {
+        lab.dump_logs();
+    }
     // 1. The processes the lab started itself (tests' own `Proc`s were dropped before the
     //    lab: they borrow it).
     lab.own
