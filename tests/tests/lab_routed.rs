@@ -313,3 +313,39 @@ fn every_real_server_of_every_mode_answers_through_the_lab_helpers() {
             assert!(d0.contains(&tests::lab::NAT_ROUTER.to_string()), "{d0}");
         });
 }
+
+#[test]
+fn an_unplugged_host_is_cut_off_until_plugged_back_and_kill_all_empties_a_namespace() {
+    if !privileged("an_unplugged_host_is_cut_off_until_plugged_back") {
+        return;
+    }
+    Lab::builder().real_servers(Mode::Dr, 1).run(|lab| {
+        let rs = Role::Real(0);
+        let mut server = http_server(lab, rs);
+        let to = format!("{}:80", lab.addr(rs));
+        let args = ["--to", to.as_str(), "--timeout-ms", "500"];
+        let t = Duration::from_secs(10);
+        let ok = |lab: &Lab| {
+            lab.http_client(Role::Client(0), &args, t)
+                .expect("lab-client ran")
+        };
+        assert_eq!(ok(lab).count("rs0"), 1);
+        lab.unplug(rs, Segment::Public).expect("unplug");
+        assert_eq!(ok(lab).failed, 1, "an unplugged server must not answer");
+        lab.plug(rs, Segment::Public).expect("plug");
+        assert!(
+            tests::lab::wait_until(Duration::from_secs(5), Duration::from_millis(50), || ok(
+                lab
+            )
+            .failed
+                == 0),
+            "the server answers again once plugged back"
+        );
+        lab.kill_all(rs);
+        assert!(
+            server.wait(Duration::from_secs(5)).is_ok(),
+            "kill_all killed lab-http"
+        );
+        assert_eq!(ok(lab).failed, 1);
+    });
+}

@@ -299,7 +299,7 @@ fn ip(args: &[&str]) -> Result<String, LabError> {
 }
 
 /// Kills every process in namespace `ns`; bounded.
-fn kill_all_in(ns: &str) {
+pub(super) fn kill_all_in(ns: &str) {
     let me = std::process::id().to_string();
     for _ in 0..50 {
         let pids: Vec<String> = match ip(&["netns", "pids", ns]) {

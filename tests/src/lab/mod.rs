@@ -583,6 +583,34 @@ impl Lab {
             .map(drop)
     }
 
+    /// Pulls `role`'s cable on `segment`: its switch port goes down, so the host sees no
+    /// carrier (a dead link, as in a failover test). [`Lab::plug`] puts it back.
+    pub fn unplug(&self, role: Role, segment: Segment) -> Result<(), LabError> {
+        self.port_state(role, segment, "down")
+    }
+
+    /// Puts back a cable pulled by [`Lab::unplug`].
+    pub fn plug(&self, role: Role, segment: Segment) -> Result<(), LabError> {
+        self.port_state(role, segment, "up")
+    }
+
+    fn port_state(&self, role: Role, segment: Segment, state: &str) -> Result<(), LabError> {
+        let port = self
+            .iface(role, segment)
+            .ok_or(LabError::NoSuchRole(role))?
+            .switch_port
+            .clone();
+        self.ip(Role::Switch, ["link", "set", "dev", &port, state])
+            .map(drop)
+    }
+
+    /// Kills (SIGKILL) every process in `role`'s namespace, whoever started it: a crashed
+    /// host, e.g. a director dying with its `pulse`, `lvsd` and `nanny`s. The namespace and
+    /// its addresses stay. `Proc` guards of killed processes just report them exited.
+    pub fn kill_all(&self, role: Role) {
+        build::kill_all_in(self.ns(role));
+    }
+
     /// Turns off checksum, segmentation and receive offloads of `role`'s interface on
     /// `segment`, both veth ends. Needs `ethtool`.
     pub fn disable_offloads(&self, role: Role, segment: Segment) -> Result<(), LabError> {
