@@ -29,11 +29,12 @@ use std::path::PathBuf;
 /// If the binary has not been built: the message says how to build it.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary knows its own path");
-    // target/<profile>/deps/<test> -> target/<profile>/<name>
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binaries live in target/<profile>/deps");
+    // Tests run from target/<profile>/deps/<test>; binaries such as lab-bench from
+    // target/<profile>/<bin>. Either way the binaries sit in target/<profile>/.
+    let mut dir = exe.parent().expect("an executable lives in a directory");
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir = dir.parent().expect("deps/ lives in target/<profile>/");
+    }
     let path = dir.join(name);
     assert!(
         path.exists(),
