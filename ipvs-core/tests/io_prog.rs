@@ -2,6 +2,8 @@
 //! interface, no namespace): which frames it would send to userspace. Needs root (bpf(2));
 //! skips with a message otherwise.
 
+#![allow(clippy::unwrap_used)] // test code: helpers outside #[test] fns unwrap too
+
 mod io_util;
 
 use std::net::{Ipv4Addr, SocketAddrV4};

@@ -367,7 +367,6 @@ impl Datapath {
         let mut frame = Frame::new(chunk, (addr - base) as usize, len as usize);
         let verdict = handler.handle(ingress, &mut frame);
         let (start, flen) = (frame.offset(), frame.len());
-        drop(frame);
         match verdict {
             Verdict::Drop => {
                 self.stats.dropped += 1;

@@ -165,7 +165,7 @@ impl PacketSocket {
             }
             return Err(err);
         }
-        if sll.sll_pkttype == libc::PACKET_OUTGOING as u8 {
+        if sll.sll_pkttype == libc::PACKET_OUTGOING {
             return Ok(Some(0));
         }
         Ok(Some(ret as usize))
