@@ -309,3 +309,126 @@ fn af_xdp_steers_service_traffic_passes_the_rest_and_detaches_on_drop() {
     let shown = lab.xdp_shown();
     assert!(shown.is_empty(), "xdp still attached after drop: {shown}");
 }
+
+/// Generic (SKB) mode on two director interfaces; a SYN received on `vd` is sent out of `ve`
+/// (copied into `ve`'s UMEM) and arrives in a third namespace.
+#[test]
+fn generic_mode_and_transmit_on_another_interface() {
+    if !lab::is_root() {
+        eprintln!("SKIPPED: io_xdp_lab needs root (network namespaces, XDP, AF_XDP)");
+        return;
+    }
+    let lab = Lab::new();
+    let k = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let server = Netns::new(&format!("io{}x{}s", std::process::id(), k)).expect("netns");
+    lab.director
+        .exec(&[
+            "ip",
+            "link",
+            "add",
+            "ve",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "vs",
+            "netns",
+            server.name(),
+        ])
+        .unwrap();
+    lab.director
+        .exec(&["ip", "addr", "add", "198.18.1.1/24", "dev", "ve"])
+        .unwrap();
+    lab.director
+        .exec(&["ip", "link", "set", "ve", "up"])
+        .unwrap();
+    server.exec(&["ip", "link", "set", "vs", "up"]).unwrap();
+    let server_mac = mac(&server.exec(&["cat", "/sys/class/net/vs/address"]).unwrap());
+
+    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let ns = lab.director.name().to_owned();
+    let worker = thread::spawn(move || -> Result<ipvs_core::io::DatapathStats, String> {
+        lab::enter_netns(&ns).map_err(|e| e.to_string())?;
+        let mut cfg = DatapathConfig::new(["vd", "ve"]);
+        cfg.mode = ipvs_core::io::XdpModeChoice::Generic;
+        let mut dp = Datapath::new(&cfg).map_err(|e| e.to_string())?;
+        dp.steering()
+            .add_service(VIP, 80, Protocol::Tcp)
+            .map_err(|e| e.to_string())?;
+        let ve = lab::ifindex("ve").ok_or("no ve")?;
+        let ve_mac = [0x02, 0, 0, 0, 0, 0xee];
+        let _ = ready_tx.send(dp.modes());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut handler = |ing: ipvs_core::io::Ingress, frame: &mut ipvs_core::io::Frame<'_>| {
+            if ing.ifindex == ve {
+                return Verdict::Drop;
+            }
+            let d = frame.data_mut();
+            d[0..6].copy_from_slice(&server_mac);
+            d[6..12].copy_from_slice(&ve_mac);
+            Verdict::Transmit { ifindex: ve }
+        };
+        while Instant::now() < deadline && stop_rx.try_recv().is_err() {
+            dp.poll(Some(Duration::from_millis(20)), &mut handler)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(dp.stats())
+    });
+    let modes = ready_rx.recv_timeout(Duration::from_secs(10));
+    let Ok(modes) = modes else {
+        let _ = stop_tx.send(());
+        panic!("director did not start: {:?}", worker.join());
+    };
+    assert_eq!(
+        modes,
+        vec![
+            ("vd".to_owned(), XdpMode::Generic),
+            ("ve".to_owned(), XdpMode::Generic)
+        ]
+    );
+    assert!(
+        lab.xdp_shown().contains("xdpgeneric"),
+        "{}",
+        lab.xdp_shown()
+    );
+
+    // Listen in the server namespace while the client sends.
+    let (lready_tx, lready_rx) = mpsc::channel();
+    let listener = lab::in_netns_spawn(server.name(), move || {
+        let sock = PacketSocket::bind(lab::ifindex("vs").expect("vs")).expect("packet socket");
+        let _ = lready_tx.send(());
+        let mut buf = vec![0u8; 2048];
+        let end = Instant::now() + Duration::from_secs(3);
+        let mut got = Vec::new();
+        while Instant::now() < end && got.len() < 100 {
+            if let Ok(Some(n)) = sock.recv(&mut buf, Duration::from_millis(100)) {
+                got.extend(summarize(&buf[..n]));
+            }
+        }
+        got
+    });
+    lready_rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("listener ready");
+    let syn = from(
+        &lab,
+        SocketAddrV4::new(CLIENT, 40005),
+        SocketAddrV4::new(VIP, 80),
+        SYN,
+    );
+    let _ = client_exchange(&lab, syn, Duration::from_millis(200));
+    let got = listener.join().expect("listener").expect("listener ns");
+    let _ = stop_tx.send(());
+    let stats = worker
+        .join()
+        .expect("worker panicked")
+        .expect("worker failed");
+    eprintln!("datapath stats: {stats:?}");
+    assert!(
+        got.iter()
+            .any(|s| s.sport == 40005 && s.dst == VIP && s.tcp_flags == SYN),
+        "SYN did not come out of ve: {got:?}"
+    );
+    assert!(stats.tx >= 1 && stats.tx_failed == 0, "{stats:?}");
+}

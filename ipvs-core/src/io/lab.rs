@@ -121,11 +121,20 @@ pub fn in_netns<T: Send + 'static>(
     ns: &str,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> std::io::Result<T> {
+    in_netns_spawn(ns, f)
+        .join()
+        .map_err(|_| std::io::Error::other("namespace thread panicked"))?
+}
+
+/// Like [`in_netns`] but returns the thread handle at once; joining yields the result, or an
+/// error if the namespace could not be entered.
+pub fn in_netns_spawn<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<std::io::Result<T>> {
     let ns = ns.to_owned();
     std::thread::spawn(move || -> std::io::Result<T> {
         enter_netns(&ns)?;
         Ok(f())
     })
-    .join()
-    .map_err(|_| std::io::Error::other("namespace thread panicked"))?
 }

@@ -13,7 +13,7 @@
 //! # How an engine plugs in
 //!
 //! ```no_run
-//! # use ipvs_core::io::{Datapath, DatapathConfig, Verdict};
+//! # use ipvs_core::io::{Datapath, DatapathConfig, Frame, Ingress, Verdict};
 //! # use ipvs_core::types::Protocol;
 //! # use std::time::Duration;
 //! # fn main() -> Result<(), ipvs_core::io::IoError> {
@@ -22,7 +22,7 @@
 //! dp.steering().add_reply("198.19.0.2".parse().unwrap(), 8080, Protocol::Tcp)?; // NAT
 //! loop {
 //!     let timeout = Some(Duration::from_millis(100)); // engine.poll_timeout() - now
-//!     dp.poll(timeout, &mut |ingress, frame: &mut ipvs_core::io::Frame<'_>| {
+//!     dp.poll(timeout, &mut |ingress: Ingress, frame: &mut Frame<'_>| {
 //!         // engine.handle(now, ingress, frame.data_mut()) -> rewrite in place, then:
 //!         Verdict::Transmit { ifindex: ingress.ifindex }
 //!     })?;
