@@ -288,22 +288,33 @@ impl Datapath {
         Ok(sum)
     }
 
-    /// Transmits `frame` (a complete Ethernet frame) on `ifindex`: for packets the engine
-    /// originates (ICMP errors, ARP). False if it could not be queued (counted).
-    pub fn send(&mut self, ifindex: u32, frame: &[u8]) -> Result<bool, IoError> {
+    /// Queues `frame` (a complete Ethernet frame) for transmission on `ifindex`: for packets
+    /// the engine originates (ICMP errors, ARP). It leaves at the next [`Datapath::poll`] or
+    /// [`Datapath::flush`]. False if it could not be queued (counted in `tx_failed`).
+    pub fn send(&mut self, ifindex: u32, frame: &[u8]) -> bool {
         let Some(p) = self.ports.iter_mut().find(|p| p.ifindex == ifindex) else {
             self.stats.tx_failed += 1;
-            return Ok(false);
+            return false;
         };
-        p.reap_and_refill();
+        if p.free.is_empty() || p.xsk.tx_free(1) == 0 {
+            p.reap_and_refill();
+        }
         let ok = p.queue_copy(frame, TX_HEADROOM);
         if ok {
             self.stats.tx += 1;
         } else {
             self.stats.tx_failed += 1;
         }
-        p.flush_tx()?;
-        Ok(ok)
+        ok
+    }
+
+    /// Hands queued transmissions to the kernel and reaps completions.
+    pub fn flush(&mut self) -> Result<(), IoError> {
+        for p in &mut self.ports {
+            p.flush_tx()?;
+            p.reap_and_refill();
+        }
+        Ok(())
     }
 
     /// One round of the worker loop: handles what is ready; if nothing is, blocks in poll(2)
@@ -345,6 +356,11 @@ impl Datapath {
             for k in 0..self.descs.len() {
                 let (addr, len) = self.descs[k];
                 self.one_frame(i, addr, len, handler);
+            }
+            if !self.descs.is_empty() {
+                // Dropped frames go straight back to the kernel: keeps the fill ring full
+                // under load (an empty fill ring is where AF_XDP drops).
+                self.ports[i].reap_and_refill();
             }
         }
         for p in &mut self.ports {
