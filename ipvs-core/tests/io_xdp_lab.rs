@@ -23,6 +23,18 @@ const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+fn can_run() -> bool {
+    if !lab::is_root() {
+        eprintln!("SKIPPED: io_xdp_lab needs root (network namespaces, XDP, AF_XDP)");
+        return false;
+    }
+    if lab::run("ip", &["-V"]).is_err() {
+        eprintln!("SKIPPED: io_xdp_lab needs iproute2's `ip` (apt-get install iproute2)");
+        return false;
+    }
+    true
+}
+
 struct Lab {
     // Dropped last-to-first is irrelevant: deleting either namespace destroys the veth pair.
     client: Netns,
@@ -101,7 +113,7 @@ enum Event {
         second: Result<(), IoError>,
         queues: u32,
     },
-    Seen(Summary),
+    Seen(Summary, usize),
 }
 
 /// The director worker: builds the data path in the director namespace, steers VIP:80/tcp,
@@ -133,11 +145,14 @@ fn spawn_director(
             let Some(s) = summarize(frame.data()) else {
                 return Verdict::Pass;
             };
-            let _ = ev_tx.send(Event::Seen(s));
+            let _ = ev_tx.send(Event::Seen(s, frame.headroom()));
             if s.dport == 80
                 && s.sport == 40001
                 && s.tcp_flags == SYN
                 && turn_around(frame.data_mut(), SYN | ACK)
+                // Prepend and strip 20 bytes (what IP-in-IP encapsulation needs).
+                && frame.push_front(20).is_ok()
+                && frame.pull_front(20).is_ok()
             {
                 return Verdict::Transmit {
                     ifindex: ing.ifindex,
@@ -197,8 +212,7 @@ fn from(lab: &Lab, src: SocketAddrV4, dst: SocketAddrV4, flags: u8) -> Vec<u8> {
 
 #[test]
 fn af_xdp_steers_service_traffic_passes_the_rest_and_detaches_on_drop() {
-    if !lab::is_root() {
-        eprintln!("SKIPPED: io_xdp_lab needs root (network namespaces, XDP, AF_XDP)");
+    if !can_run() {
         return;
     }
     let lab = Lab::new();
@@ -236,18 +250,20 @@ fn af_xdp_steers_service_traffic_passes_the_rest_and_detaches_on_drop() {
         !got.iter().any(|s| s.src == VIP && s.tcp_flags & RST != 0),
         "client got a RST: {got:?}"
     );
-    let seen: Vec<Summary> = events
+    let seen: Vec<(Summary, usize)> = events
         .try_iter()
         .filter_map(|e| match e {
-            Event::Seen(s) => Some(s),
+            Event::Seen(s, headroom) => Some((s, headroom)),
             Event::Ready { .. } => None,
         })
         .collect();
     assert!(
         seen.iter()
-            .any(|s| s.sport == 40000 && s.dport == 80 && s.tcp_flags == SYN),
+            .any(|(s, _)| s.sport == 40000 && s.dport == 80 && s.tcp_flags == SYN),
         "callback did not see the SYN: {seen:?}"
     );
+    // Room in front for an IP-in-IP header (the kernel leaves XDP_PACKET_HEADROOM = 256).
+    assert!(seen.iter().all(|&(_, h)| h >= 20), "headroom: {seen:?}");
     // Control: port 81 is not a service, the kernel answers with a RST (so the check above
     // can see one).
     let got = client_exchange(
@@ -314,8 +330,7 @@ fn af_xdp_steers_service_traffic_passes_the_rest_and_detaches_on_drop() {
 /// (copied into `ve`'s UMEM) and arrives in a third namespace.
 #[test]
 fn generic_mode_and_transmit_on_another_interface() {
-    if !lab::is_root() {
-        eprintln!("SKIPPED: io_xdp_lab needs root (network namespaces, XDP, AF_XDP)");
+    if !can_run() {
         return;
     }
     let lab = Lab::new();

@@ -155,3 +155,11 @@ pub enum IoError {
     #[error("invalid data path configuration: {0}")]
     Config(String),
 }
+
+// The worker owns a `Datapath` (moved into its thread); the control plane shares `Steering`.
+const _: () = {
+    const fn send<T: Send>() {}
+    const fn send_sync<T: Send + Sync>() {}
+    send::<Datapath>();
+    send_sync::<Steering>();
+};
