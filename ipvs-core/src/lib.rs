@@ -10,13 +10,15 @@
 //! | [`sched`] | the fourteen kernel schedulers, one file each |
 //! | [`conn`] | the connection table: states, timeouts, persistence templates, size bound |
 //! | [`ipvs`] | [`ipvs::Ipvs`]: services + schedulers + connections glued (scheduling, persistence, accounting, expiry) |
+//! | [`io`] | the only I/O: XDP steering program emitted from Rust, AF_XDP sockets and rings, poll; `unsafe` only in `io::sys` |
 //!
-//! Everything here is sans-IO: no clock reads, no sockets, no threads, no unseeded randomness.
-//! Packet handling (`wire`, `engine`, `io`) arrives with the forwarding issue.
+//! Everything except [`io`] is sans-IO: no clock reads, no sockets, no threads, no unseeded
+//! randomness. `unsafe` is denied crate-wide and allowed only in the private `io::sys` module.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod conn;
+pub mod io;
 pub mod ipvs;
 pub mod sched;
 pub mod service;
