@@ -10,9 +10,10 @@
 //! | [`sched`] | the fourteen kernel schedulers, one file each |
 //! | [`conn`] | the connection table: states, timeouts, persistence templates, size bound |
 //! | [`ipvs`] | [`ipvs::Ipvs`]: services + schedulers + connections glued (scheduling, persistence, accounting, expiry) |
+//! | [`wire`] | zero-copy packet views and validated representations: Ethernet/802.1Q, ARP, IPv4, TCP, UDP, ICMP, IP-in-IP, checksums |
 //!
 //! Everything here is sans-IO: no clock reads, no sockets, no threads, no unseeded randomness.
-//! Packet handling (`wire`, `engine`, `io`) arrives with the forwarding issue.
+//! Packet I/O (`io`) lives outside this sans-IO core.
 
 #![forbid(unsafe_code)]
 
@@ -22,3 +23,4 @@ pub mod sched;
 pub mod service;
 pub mod time;
 pub mod types;
+pub mod wire;
