@@ -11,6 +11,7 @@
 //! | [`conn`] | the connection table: states, timeouts, persistence templates, size bound |
 //! | [`ipvs`] | [`ipvs::Ipvs`]: services + schedulers + connections glued (scheduling, persistence, accounting, expiry) |
 //! | [`wire`] | zero-copy packet views and validated representations: Ethernet/802.1Q, ARP, IPv4, TCP, UDP, ICMP, IP-in-IP, checksums |
+//! | [`engine`] | [`engine::Engine`]: frames in, verdicts out — NAT/DR/TUN forwarding, NAT replies, ICMP errors that follow connections, neighbours, counters |
 //!
 //! Everything here is sans-IO: no clock reads, no sockets, no threads, no unseeded randomness.
 //! Packet I/O (`io`) lives outside this sans-IO core.
@@ -18,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod conn;
+pub mod engine;
 pub mod ipvs;
 pub mod sched;
 pub mod service;
