@@ -29,7 +29,7 @@
 //!    is scheduled; else the frame is [`Verdict::NotMine`]. A TCP segment that cannot open
 //!    a connection (no SYN) is `NotMine` too: the kernel answers it, as with kernel IPVS.
 //! 2. ICMP errors (unreachable, source quench, time exceeded) quoting a packet of a
-//!    connection follow it ([`icmp`]); other ICMP is `NotMine`.
+//!    connection follow it (`icmp.rs`); other ICMP is `NotMine`.
 //! 3. Forwarding: **NAT** rewrites destination address and port (source on replies) with
 //!    incremental checksums; **DR** rewrites only the MACs (next hop = the real server,
 //!    which must be on a connected subnet); **TUN** prepends an outer IPv4 header (source =
