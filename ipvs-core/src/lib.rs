@@ -10,6 +10,8 @@
 //! | [`sched`] | the fourteen kernel schedulers, one file each |
 //! | [`conn`] | the connection table: states, timeouts, persistence templates, size bound |
 //! | [`ipvs`] | [`ipvs::Ipvs`]: services + schedulers + connections glued (scheduling, persistence, accounting, expiry) |
+//! | [`wire`] | zero-copy packet views and validated representations: Ethernet/802.1Q, ARP, IPv4, TCP, UDP, ICMP, IP-in-IP, checksums |
+//! | [`engine`] | [`engine::Engine`]: frames in, verdicts out — NAT/DR/TUN forwarding, NAT replies, ICMP errors that follow connections, neighbours, counters |
 //! | [`io`] | the only I/O: XDP steering program emitted from Rust, AF_XDP sockets and rings, poll; `unsafe` only in `io::sys` |
 //!
 //! Everything except [`io`] is sans-IO: no clock reads, no sockets, no threads, no unseeded
@@ -18,9 +20,11 @@
 #![deny(unsafe_code)]
 
 pub mod conn;
+pub mod engine;
 pub mod io;
 pub mod ipvs;
 pub mod sched;
 pub mod service;
 pub mod time;
 pub mod types;
+pub mod wire;

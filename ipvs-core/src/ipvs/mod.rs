@@ -555,6 +555,33 @@ impl Ipvs {
         Some(f)
     }
 
+    /// The connection `key` names, resolved to where its packets go, **without touching
+    /// it** (no state change, no refresh, no accounting): for ICMP errors that belong to a
+    /// connection. `None` if there is no live connection or its destination was removed.
+    pub fn peek_in(&self, now: Instant, key: &ConnKey) -> Option<Forward> {
+        let info = self.conns.lookup_in(now, key)?;
+        self.forward(&info, info.state)
+    }
+
+    /// The NAT connection a reply with these addresses belongs to, without touching it
+    /// (see [`Ipvs::peek_in`]). Replies of removed destinations match, as in
+    /// [`Ipvs::out_packet`].
+    pub fn peek_out(&self, now: Instant, reply: &ReplyKey) -> Option<Forward> {
+        let reg = &self.reg;
+        let info = self.conns.lookup_out(now, reply, |id| reg.reply_addr(id))?;
+        Some(self.forward(&info, info.state).unwrap_or(Forward {
+            conn: info.key,
+            dest: info.dest,
+            daddr: reply.daddr,
+            dport: reply.dport,
+            method: info.fwd,
+            state: info.state,
+            old_state: info.state,
+            expires: info.expires,
+            template: info.template,
+        }))
+    }
+
     /// The kernel's inbound decision in one call: [`Ipvs::in_packet`] if the connection
     /// exists, else [`Ipvs::new_connection`].
     pub fn inbound(&mut self, now: Instant, flow: &NewFlow) -> Inbound {
