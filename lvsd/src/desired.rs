@@ -32,6 +32,9 @@ pub use ipvs_core::service::ServiceKey;
 pub struct DesiredService {
     /// Kernel key.
     pub key: ServiceKey,
+    /// The virtual IP of the `address` line (for fwmark services too: the engine steers
+    /// every port of it to the service).
+    pub vip: Ipv4Addr,
     /// The `virtual` section name.
     pub name: String,
     /// Line of the `virtual` section.
@@ -89,15 +92,17 @@ pub fn desired_table(file: &str, cfg: &Config) -> DesiredTable {
     }
     let method = cfg.global.network;
     for v in cfg.active_virtuals() {
-        let key = match (v.fwmark, &v.address) {
-            (Some(mark), _) => ServiceKey::Fwmark(mark),
-            (None, Some(a)) => ServiceKey::Inet {
+        // Validation guarantees an address for active services; skip defensively.
+        let Some(vip) = v.address.as_ref().map(|a| a.addr) else {
+            continue;
+        };
+        let key = match v.fwmark {
+            Some(mark) => ServiceKey::Fwmark(mark),
+            None => ServiceKey::Inet {
                 protocol: v.protocol,
-                addr: a.addr,
+                addr: vip,
                 port: v.port,
             },
-            // Validation guarantees an address for active services; skip defensively.
-            (None, None) => continue,
         };
         let persistent = (v.persistent > 0).then_some(v.persistent);
         let pmask = persistent
@@ -136,6 +141,7 @@ pub fn desired_table(file: &str, cfg: &Config) -> DesiredTable {
         }
         table.services.push(DesiredService {
             key,
+            vip,
             name: v.name.clone(),
             line: v.line,
             scheduler: v.scheduler,

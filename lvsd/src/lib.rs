@@ -8,6 +8,7 @@
 //! | [`lvscf`] | `lvs.cf` lexer, raw structure, validation into a typed [`lvscf::Config`], lookups, errors |
 //! | [`desired`] | typed config → [`desired::DesiredTable`] (what lvsd programs; diffed later) |
 //! | [`check`] | `lvsd --check`: render the desired table in `ipvsadm -S -n` format |
+//! | [`daemon`] | the forwarding daemon: engine + XDP data path, signals, reload, neighbours |
 //! | [`program`] | `diff(current, desired) -> Vec<Change>` and `apply` to the engine (start-up, reload) |
 //! | [`fuzzing`] | the body shared by the fuzz target and the seed-corpus test |
 //!
@@ -18,6 +19,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod check;
+pub mod daemon;
 pub mod desired;
 pub mod fuzzing;
 pub mod lvscf;
@@ -25,6 +27,3 @@ pub mod program;
 
 /// Default configuration path (Piranha's compile-time default).
 pub const DEFAULT_CONFIG: &str = "/etc/sysconfig/ha/lvs.cf";
-
-/// Printed by `lvsd` when run without `--check`.
-pub const NOT_IMPLEMENTED: &str = "lvsd: not implemented yet (forwarding comes with the forwarding-engine issue); use --check to validate a file";

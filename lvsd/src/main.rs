@@ -1,7 +1,10 @@
-//! `lvsd` binary: thin shell over the library. Only `--check` works so far.
+//! `lvsd` binary: thin shell over the library.
 //!
-//! Exit codes: 0 = file valid (table on stdout); 1 = invalid file, unreadable file, or
-//! not implemented (message on stderr); 2 = bad command line (clap).
+//! `lvsd --check -c FILE` validates and prints the table; `lvsd -c FILE` forwards until
+//! SIGTERM (it never forks: run it under systemd or pulse).
+//!
+//! Exit codes: 0 = file valid / clean shutdown; 1 = invalid or unreadable file, or the
+//! daemon could not start or failed (message on stderr); 2 = bad command line (clap).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,13 +33,16 @@ struct Args {
     /// Verbose logging, also passed to the nannies (Piranha flag).
     #[arg(short = 'v', long)]
     verbose: bool,
+    /// Interface to forward on (repeatable); default: every interface with an IPv4
+    /// address except `lo`.
+    #[arg(short = 'i', long = "interface", value_name = "IF")]
+    interfaces: Vec<String>,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     if !args.check {
-        eprintln!("{}", lvsd::NOT_IMPLEMENTED);
-        return ExitCode::from(1);
+        return daemon(&args);
     }
     let lookup = lvsd::lvscf::SystemLookup::default();
     match lvsd::check::check_file(&args.config, &lookup) {
@@ -49,6 +55,32 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("lvsd: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn daemon(args: &Args) -> ExitCode {
+    if args.test_start {
+        eprintln!("lvsd: --test-start is not implemented yet; use --check to see the table");
+        return ExitCode::from(1);
+    }
+    let level = if args.verbose { "debug" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let opts = lvsd::daemon::Options {
+        config: args.config.clone(),
+        interfaces: args.interfaces.clone(),
+    };
+    match lvsd::daemon::run(&opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("lvsd: {e}");
             ExitCode::from(1)
         }
     }

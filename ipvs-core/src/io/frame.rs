@@ -141,6 +141,24 @@ impl<'a> Frame<'a> {
         Ok(())
     }
 
+    /// Lends the frame to the sans-IO engine as a [`crate::engine::FrameBuf`] over the whole
+    /// chunk, and keeps the start and length the engine leaves (it may prepend an IP-in-IP
+    /// header into the headroom or turn the frame into an ICMP error).
+    pub fn with_engine_buf<R>(
+        &mut self,
+        f: impl FnOnce(&mut crate::engine::FrameBuf<'_>) -> R,
+    ) -> R {
+        let (result, start, len) = {
+            let mut buf = crate::engine::FrameBuf::new(&mut *self.chunk, self.start, self.len)
+                .expect("a Frame keeps start + len inside its chunk (clamped in Frame::new)");
+            let result = f(&mut buf);
+            (result, buf.start(), buf.len())
+        };
+        self.start = start;
+        self.len = len;
+        result
+    }
+
     /// Replaces the frame's content with `bytes` (keeping its start).
     pub fn replace(&mut self, bytes: &[u8]) -> Result<(), FrameError> {
         self.set_len(bytes.len())?;
