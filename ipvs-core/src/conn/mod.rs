@@ -72,6 +72,11 @@ use crate::types::Protocol;
 /// most this many entries.
 pub const DEBUG_CHECK_MAX_LEN: usize = 256;
 
+/// ... and while its hash table has at most this much capacity: the check walks every
+/// bucket, so a table pre-sized for production (lvsd asks for 65536) would pay a full scan
+/// per packet in a debug build (tens of milliseconds per packet in the lab tests).
+pub const DEBUG_CHECK_MAX_CAPACITY: usize = 4096;
+
 /// Why a connection-table operation was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConnError {

@@ -603,9 +603,16 @@ impl ConnTable {
             .map(move |e| self.info_of(e, now))
     }
 
+    /// Whether debug builds run the full invariant check after a mutation: small tables only
+    /// (see [`super::DEBUG_CHECK_MAX_LEN`], [`super::DEBUG_CHECK_MAX_CAPACITY`]).
+    pub(crate) fn debug_check_due(&self) -> bool {
+        self.len() <= super::DEBUG_CHECK_MAX_LEN
+            && self.conns.capacity() <= super::DEBUG_CHECK_MAX_CAPACITY
+    }
+
     pub(crate) fn debug_check(&self) {
         #[cfg(debug_assertions)]
-        if self.len() <= super::DEBUG_CHECK_MAX_LEN
+        if self.debug_check_due()
             && let Err(e) = self.check_invariants()
         {
             panic!("connection table invariant broken: {e}");

@@ -629,7 +629,7 @@ impl Ipvs {
 
     fn debug_check(&self) {
         #[cfg(debug_assertions)]
-        if self.conns.len() <= crate::conn::DEBUG_CHECK_MAX_LEN
+        if self.conns.debug_check_due()
             && let Err(e) = self.check_invariants()
         {
             panic!("ipvs invariant broken: {e}");
