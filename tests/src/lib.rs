@@ -6,6 +6,8 @@
 //! - [`lab`]: builds a lab of network namespaces (clients, directors, real servers, a switch
 //!   namespace with two bridges), runs commands in it with deadlines, tears it down on drop.
 //!   See `tests/README.md` for the topology and the address plan.
+//! - [`lvsd`]: an `lvs.cf` builder for the lab's address plan, and starting the real `lvsd` on
+//!   director 0 until it forwards.
 //! - [`tools`]: argument parsing, HTTP framing and the tally format shared by the lab tools
 //!   (`src/bin/lab-http.rs`, `lab-client`, `lab-udp`, `lab-decap`) and by the tests that read
 //!   their output.
@@ -15,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod lab;
+pub mod lvsd;
 pub mod tools;
 
 use std::path::PathBuf;

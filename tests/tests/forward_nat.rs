@@ -1,56 +1,17 @@
 //! lvsd forwards through the lab in NAT mode: the real `lvsd` binary, started in the director
 //! namespace with an `lvs.cf`, balances HTTP across NAT real servers exactly as the scheduler
-//! says, carries a bulk transfer, keeps the client's address visible at the real server, and
-//! the director's own stack never answers for the virtual service.
+//! says (rr, wrr), carries a bulk transfer and keep-alive requests, keeps the client's address
+//! visible at the real server, honours persistence, and detaches its XDP program on SIGTERM.
 
-use std::time::Duration;
+use tests::lab::{Lab, Mode, Role, privileged};
+use tests::lvsd::{
+    Cf, Virtual, assert_client_kept, assert_split, http, only_server, start, stop_clean,
+};
 
-use tests::lab::{Lab, Mode, Proc, Role, privileged};
-use tests::tools::tally::Tally;
+const C0: Role = Role::Client(0);
 
-const READY: &str = "lvsd: forwarding";
-
-/// An lvs.cf for the lab: one HTTP service on the VIP over every real server.
-fn nat_cf(lab: &Lab, scheduler: &str, weights: &[u32], extra: &str) -> String {
-    let mut cf = format!(
-        "network = nat\nnat_router = 198.19.0.254 eth1:1\nvirtual web {{\n    active = 1\n    \
-         address = {} eth0:1\n    port = 80\n    scheduler = {scheduler}\n{extra}",
-        lab.vip()
-    );
-    for (i, rs) in lab.real_servers().into_iter().enumerate() {
-        let w = weights.get(i).copied().unwrap_or(1);
-        cf.push_str(&format!(
-            "    server {} {{\n        address = {}\n        active = 1\n        weight = {w}\n    }}\n",
-            rs.short(),
-            lab.addr(rs)
-        ));
-    }
-    cf.push_str("}\n");
-    cf
-}
-
-fn start_lvsd<'l>(lab: &'l Lab, cf: &str) -> Proc<'l> {
-    let path = lab.write_file("lvs.cf", cf).expect("write lvs.cf");
-    let lvsd = tests::bin("lvsd");
-    let mut p = lab
-        .spawn(
-            Role::Director(0),
-            [
-                lvsd.as_os_str(),
-                "-c".as_ref(),
-                path.as_os_str(),
-                "--nodaemon".as_ref(),
-            ],
-        )
-        .expect("spawn lvsd");
-    p.wait_for_log(READY, Duration::from_secs(15))
-        .expect("lvsd forwarding");
-    p
-}
-
-fn get(lab: &Lab, args: &[&str]) -> Tally {
-    lab.http_client(Role::Client(0), args, Duration::from_secs(120))
-        .expect("lab-client runs")
+fn nat_lab() -> tests::lab::LabBuilder {
+    Lab::builder().real_servers(Mode::Nat, 3).offloads(false)
 }
 
 #[test]
@@ -58,30 +19,105 @@ fn nat_round_robin_splits_exactly_and_keeps_the_client_address() {
     if !privileged("nat_round_robin") {
         return;
     }
-    Lab::builder()
-        .real_servers(Mode::Nat, 3)
-        .offloads(false)
-        .run(|lab| {
-            let _http = lab.start_http(80).expect("http servers");
-            let mut lvsd = start_lvsd(lab, &nat_cf(lab, "rr", &[1, 1, 1], ""));
-            let vip = format!("{}:80", lab.vip());
-            let t = get(lab, &["--to", &vip, "--requests", "600"]);
-            assert_eq!(t.failed, 0, "errors: {:?}", t.errors);
-            for rs in ["rs0", "rs1", "rs2"] {
-                assert_eq!(t.servers.get(rs).copied(), Some(200), "{:?}", t.servers);
-                let client = lab.addr(Role::Client(0)).to_string();
-                assert!(
-                    t.clients[rs].iter().all(|c| c == &client),
-                    "client address preserved at {rs}: {:?}",
-                    t.clients[rs]
-                );
-            }
-            lvsd.signal("TERM").expect("SIGTERM");
-            let status = lvsd.wait(Duration::from_secs(10)).expect("lvsd exits");
-            assert!(status.success(), "clean exit: {}", lvsd.log());
-            let link = lab
-                .ip(Role::Director(0), ["-d", "link", "show"])
-                .expect("ip link");
-            assert!(!link.contains("prog/xdp"), "XDP detached: {link}");
-        });
+    nat_lab().run(|lab| {
+        let _http = lab.start_http(80).expect("http servers");
+        let cf = Cf::new("nat").virtual_(Virtual::http(lab, "rr").servers(lab, &[1, 1, 1]));
+        let mut lvsd = start(lab, &cf.render(lab)).expect("lvsd forwards");
+        let vip = format!("{}:80", lab.vip());
+        let t = http(lab, C0, &["--to", &vip, "--requests", "600"]).expect("lab-client");
+        assert_split(&t, &[200, 200, 200]);
+        assert_client_kept(lab, &t, C0);
+        stop_clean(lab, &mut lvsd).expect("clean exit, XDP detached");
+    });
+}
+
+#[test]
+fn nat_weighted_round_robin_3_2_1() {
+    if !privileged("nat_weighted_round_robin_3_2_1") {
+        return;
+    }
+    nat_lab().run(|lab| {
+        let _http = lab.start_http(80).expect("http servers");
+        let cf = Cf::new("nat").virtual_(Virtual::http(lab, "wrr").servers(lab, &[3, 2, 1]));
+        let _lvsd = start(lab, &cf.render(lab)).expect("lvsd forwards");
+        let vip = format!("{}:80", lab.vip());
+        let t = http(lab, C0, &["--to", &vip, "--requests", "600"]).expect("lab-client");
+        assert_split(&t, &[300, 200, 100]);
+        assert_client_kept(lab, &t, C0);
+    });
+}
+
+#[test]
+fn nat_bulk_transfer_and_keep_alive() {
+    if !privileged("nat_bulk_transfer_and_keep_alive") {
+        return;
+    }
+    nat_lab().run(|lab| {
+        let _http = lab.start_http(80).expect("http servers");
+        let cf = Cf::new("nat").virtual_(Virtual::http(lab, "rr").servers(lab, &[1, 1, 1]));
+        let _lvsd = start(lab, &cf.render(lab)).expect("lvsd forwards");
+        let vip = format!("{}:80", lab.vip());
+
+        // 50 MB through the director both ways (requests in, every data segment back out
+        // through the NAT rewrite); lab-client checks the length and the byte pattern.
+        let t = http(
+            lab,
+            C0,
+            &["--to", &vip, "--bulk", "50000000", "--timeout-ms", "10000"],
+        )
+        .expect("lab-client bulk");
+        let bulk_server = only_server(&t, 1);
+
+        // 100 requests on one kept-alive connection: one connection, one real server (rr
+        // moved on to the next one), every request answered.
+        let t = http(
+            lab,
+            C0,
+            &["--to", &vip, "--requests", "100", "--keep-alive"],
+        )
+        .expect("lab-client keep-alive");
+        let ka_server = only_server(&t, 100);
+        assert_ne!(
+            bulk_server, ka_server,
+            "rr moved on after the bulk connection"
+        );
+        assert_client_kept(lab, &t, C0);
+
+        // And the scheduler carries on from there with new connections.
+        let t = http(lab, C0, &["--to", &vip, "--requests", "3"]).expect("lab-client");
+        assert_split(&t, &[1, 1, 1]);
+    });
+}
+
+#[test]
+fn nat_persistence_keeps_each_client_on_one_server() {
+    if !privileged("nat_persistence") {
+        return;
+    }
+    nat_lab().clients(2).run(|lab| {
+        let _http = lab.start_http(80).expect("http servers");
+        let cf = Cf::new("nat").virtual_(
+            Virtual::http(lab, "rr")
+                .servers(lab, &[1, 1, 1])
+                .persistent(300),
+        );
+        let _lvsd = start(lab, &cf.render(lab)).expect("lvsd forwards");
+        let vip = format!("{}:80", lab.vip());
+        let args = ["--to", vip.as_str(), "--requests", "30"];
+
+        // Client 0: the first connection picks a server (rr), the template keeps the other
+        // 29 there.
+        let t0 = http(lab, C0, &args).expect("client 0");
+        let s0 = only_server(&t0, 30);
+        assert_client_kept(lab, &t0, C0);
+        // Client 1 has no template: rr gives it the next server, and it stays there.
+        let c1 = Role::Client(1);
+        let t1 = http(lab, c1, &args).expect("client 1");
+        let s1 = only_server(&t1, 30);
+        assert_ne!(s0, s1, "rr moved on for the second client");
+        assert_client_kept(lab, &t1, c1);
+        // Client 0 comes back within the persistence timeout: still its server.
+        let t0 = http(lab, C0, &args).expect("client 0 again");
+        assert_eq!(only_server(&t0, 30), s0, "client 0 kept its server");
+    });
 }
