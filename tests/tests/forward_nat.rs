@@ -121,3 +121,30 @@ fn nat_persistence_keeps_each_client_on_one_server() {
         assert_eq!(only_server(&t0, 30), s0, "client 0 kept its server");
     });
 }
+
+#[test]
+fn nat_udp_request_response() {
+    if !privileged("nat_udp_request_response") {
+        return;
+    }
+    nat_lab().run(|lab| {
+        let _udp = lab.start_udp(53).expect("udp servers");
+        let cf = Cf::new("nat").virtual_(Virtual::udp(lab, 53, "rr").servers(lab, &[1, 1, 1]));
+        let _lvsd = start(lab, &cf.render(lab)).expect("lvsd forwards");
+        let vip = format!("{}:53", lab.vip());
+        let send = |args: &[&str]| {
+            let mut argv = vec!["--to", vip.as_str()];
+            argv.extend(args);
+            lab.udp_client(C0, &argv, tests::lvsd::CLIENT_TIMEOUT)
+                .expect("lab-udp send")
+        };
+        // A new source port per datagram: each is a new UDP connection, scheduled anew.
+        let t = send(&["--count", "30", "--new-socket"]);
+        assert_split(&t, &[10, 10, 10]);
+        assert_client_kept(lab, &t, C0);
+        // One socket: one UDP connection, one real server.
+        let t = send(&["--count", "20"]);
+        only_server(&t, 20);
+        assert_client_kept(lab, &t, C0);
+    });
+}

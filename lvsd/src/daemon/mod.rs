@@ -2,7 +2,8 @@
 //!
 //! Start-up: parse `lvs.cf` (an error stops here, naming `FILE:LINE`), build the desired
 //! table, program an [`Ipvs`] with it (`program::diff` from the empty table), read the host's
-//! interfaces, wrap everything in an [`Engine`], attach the XDP/AF_XDP [`Datapath`] to the
+//! interfaces, wrap everything in an [`Engine`], resolve the real servers' MACs (at most
+//! [`START_RESOLVE`]), attach the XDP/AF_XDP [`Datapath`] to the
 //! interfaces (a second lvsd on the same interfaces is refused there), steer the services'
 //! VIP:ports and the NAT real servers' replies to it, and log `lvsd: forwarding on …`.
 //!
@@ -44,6 +45,9 @@ pub use host::HostError;
 
 /// Longest the worker sleeps without looking at signals and pending neighbours.
 pub const MAX_SLEEP: Duration = Duration::from_millis(200);
+
+/// Longest start-up waits for the real servers' ARP answers before forwarding anyway.
+pub const START_RESOLVE: Duration = Duration::from_secs(1);
 
 /// Connections (plus persistence templates) the table holds at most.
 pub const MAX_CONNS: usize = 1 << 20;
@@ -142,6 +146,25 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         ipvs,
     )?;
 
+    let epoch = std::time::Instant::now();
+    let clock =
+        || Instant::from_millis(u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX));
+    // Resolve the real servers before forwarding starts, so that no first packet waits for
+    // ARP (a lost first UDP datagram, a TCP SYN retransmitted a second later).
+    let mut resolver = neigh::Resolver::new(ifindex_by_name);
+    for s in &current.services {
+        for d in &s.dests {
+            resolver.want(d.addr);
+        }
+    }
+    let unresolved = resolver.settle(&mut engine, clock, START_RESOLVE);
+    if unresolved > 0 {
+        warn!(
+            unresolved,
+            "real servers without an ARP answer yet; still trying"
+        );
+    }
+
     let mut dp = Datapath::new(&DatapathConfig::new(names.iter().cloned()))?;
     steer(dp.steering(), &current, true);
 
@@ -153,12 +176,6 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
     signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))
         .map_err(DaemonError::Signals)?;
 
-    let mut resolver = neigh::Resolver::new(ifindex_by_name);
-    for s in &current.services {
-        for d in &s.dests {
-            resolver.want(d.addr);
-        }
-    }
     let modes: Vec<String> = dp
         .modes()
         .into_iter()
@@ -170,12 +187,15 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         modes.join(", ")
     );
 
-    let epoch = std::time::Instant::now();
-    let clock =
-        || Instant::from_millis(u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX));
     while !stop.load(Ordering::Relaxed) {
         if reload.swap(false, Ordering::Relaxed) {
             current = reload_config(opts, &file, &mut engine, dp.steering(), current);
+            // Real servers added by the reload: resolve them before their first packet.
+            for s in &current.services {
+                for d in &s.dests {
+                    resolver.want(d.addr);
+                }
+            }
         }
         let now = clock();
         let sleep = engine

@@ -25,6 +25,8 @@ pub const REFRESH: Duration = Duration::from_secs(5);
 pub const PROBE_EVERY: Duration = Duration::from_millis(300);
 /// Probes before an address is given up.
 pub const MAX_TRIES: u32 = 10;
+/// How often [`Resolver::settle`] looks at the kernel's ARP table.
+pub const SETTLE_STEP: Duration = Duration::from_millis(10);
 /// Addresses waiting at once.
 pub const MAX_PENDING: usize = 4096;
 
@@ -59,6 +61,26 @@ impl Resolver {
                 tries: 0,
                 next_probe: Instant::ZERO,
             });
+        }
+    }
+
+    /// Start-up: resolves what was [`Resolver::want`]ed before the first packet needs it
+    /// (a first UDP datagram to a real server without a neighbour entry would be dropped),
+    /// waiting at most `max`. Returns how many addresses are still unresolved; they stay
+    /// pending and are resolved by [`Resolver::tick`] as usual.
+    pub fn settle(
+        &mut self,
+        engine: &mut Engine,
+        clock: impl Fn() -> Instant,
+        max: Duration,
+    ) -> usize {
+        let deadline = clock() + max;
+        loop {
+            self.tick(engine, clock());
+            if self.pending.is_empty() || clock() >= deadline {
+                return self.pending.len();
+            }
+            std::thread::sleep(SETTLE_STEP);
         }
     }
 
