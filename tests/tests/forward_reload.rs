@@ -51,12 +51,15 @@ fn sighup_applies_new_servers_and_weights_and_refuses_a_broken_file() {
             // A broken file: refused, the 3:2:1 table stays in force.
             write_cf(
                 lab,
-                "network = nat\nvirtual web {\n    active = 1\n    port = notaport\n",
+                "network = nat\nvirtual web {\n    active = 1\n    port = notaport\n}\n",
             )
             .expect("break lvs.cf");
             hup_and_wait(&lvsd, "reload refused");
             let log = lvsd.log();
-            assert!(log.contains("lvs.cf:4:"), "the refusal names FILE:LINE: {log}");
+            assert!(
+                log.contains("lvs.cf:4:"),
+                "the refusal names FILE:LINE: {log}"
+            );
             let t = http(lab, C0, &["--to", &vip, "--requests", "600"]).expect("lab-client");
             assert_split(&t, &[300, 200, 100]);
         });
