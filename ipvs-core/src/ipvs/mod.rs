@@ -70,8 +70,9 @@
 //!   such connections are still translated, as the kernel's `ip_vs_out` does not check the
 //!   destination. Re-adding the same address:port to the same service **revives** those
 //!   connections (the kernel's destination trash), see [`registry`].
-//! * Not implemented: `conn_reuse_mode` (rescheduling a SYN that hits a TIME_WAIT entry),
-//!   one-packet scheduling (`-o`), persistence engines (`--pe sip`), `drop_entry` /
+//! * **Port reuse** (`conn_reuse_mode = 1`, the kernel's default): a SYN that hits an entry
+//!   in TIME_WAIT or CLOSE that no template controls expires it and is scheduled anew.
+//! * Not implemented: other `conn_reuse_mode` values, one-packet scheduling (`-o`), persistence engines (`--pe sip`), `drop_entry` /
 //!   `drop_packet` / `secure_tcp`, ICMP.
 
 pub mod registry;
@@ -479,6 +480,9 @@ impl Ipvs {
     }
 
     fn in_packet_inner(&mut self, now: Instant, key: &ConnKey, flags: TcpFlags) -> Delivery {
+        if self.reuse_expired(now, key, flags) {
+            return Delivery::NoConn;
+        }
         // Only when some removed destination still has entries can a connection lead
         // nowhere; look before touching the entry (the kernel drops without refreshing).
         if !self.reg.detached.is_empty() {
@@ -503,6 +507,32 @@ impl Ipvs {
                 expired: false,
             },
         }
+    }
+
+    /// `conn_reuse_mode = 1`, the kernel's default (`ip_vs_in_hook`, `is_new_conn_expected`):
+    /// a SYN that finds an entry in TIME_WAIT or CLOSE not controlled by a template expires
+    /// the entry, so that the SYN is scheduled as a new connection. Without it a client that
+    /// reuses a source port within the TIME_WAIT timeout (every busy client does) sticks to
+    /// the old connection's server, skewing the schedule. Returns whether it expired one.
+    fn reuse_expired(&mut self, now: Instant, key: &ConnKey, flags: TcpFlags) -> bool {
+        if key.proto != Protocol::Tcp || !flags.contains(TcpFlags::SYN) {
+            return false;
+        }
+        let Some(info) = self.conns.lookup_in(now, key) else {
+            return false;
+        };
+        let closed = matches!(
+            info.state,
+            ConnState::Tcp(crate::conn::TcpState::TimeWait | crate::conn::TcpState::Close)
+        );
+        if !closed || info.template.is_some() {
+            return false;
+        }
+        if let Some(ev) = self.conns.remove(key) {
+            self.reg.apply(ev);
+        }
+        self.stats.reused += 1;
+        true
     }
 
     /// `expire_nodest_conn` handling, if `dest` (stored in the entry for `key`) is gone.

@@ -764,3 +764,49 @@ fn admin_errors_and_timeouts_pass_through() {
         Err(IpvsError::Conn(_))
     ));
 }
+
+#[test]
+fn a_syn_reusing_a_closed_connections_port_is_scheduled_anew() {
+    let (mut ipvs, _) = setup(SchedulerKind::Rr, None, 2);
+    let c = client(100, 1);
+    let f = open(&mut ipvs, at(0), &syn(c, 1000));
+    let first = f.daddr.octets()[3];
+    // Established, then reset: the entry sits in CLOSE (10 s).
+    ipvs.in_packet(at(1), &f.conn, TcpFlags::ACK);
+    ipvs.in_packet(at(1), &f.conn, TcpFlags::RST);
+    // A second connection takes the next server.
+    assert_ne!(server(&mut ipvs, at(2), c, 1001), first);
+    // The client reuses port 1000: the SYN expires the CLOSE entry and is scheduled (rr
+    // is back at the first server); it does not ride the dead connection.
+    assert_eq!(
+        ipvs.in_packet(at(3), &f.conn, TcpFlags::SYN),
+        Delivery::NoConn
+    );
+    assert_eq!(ipvs.stats().reused, 1);
+    assert_eq!(server(&mut ipvs, at(3), c, 1000), first);
+    // An established connection is not touched by a stray SYN.
+    let g = open(&mut ipvs, at(4), &syn(c, 2000));
+    ipvs.in_packet(at(4), &g.conn, TcpFlags::ACK);
+    assert!(matches!(
+        ipvs.in_packet(at(5), &g.conn, TcpFlags::SYN),
+        Delivery::Forward(_)
+    ));
+    assert_eq!(ipvs.stats().reused, 1);
+    ok(&ipvs);
+}
+
+#[test]
+fn a_syn_reusing_a_port_under_a_template_keeps_its_server() {
+    let (mut ipvs, _) = setup(SchedulerKind::Rr, persist(300, Ipv4Addr::BROADCAST), 2);
+    let c = client(100, 1);
+    let f = open(&mut ipvs, at(0), &syn(c, 1000));
+    ipvs.in_packet(at(1), &f.conn, TcpFlags::ACK);
+    ipvs.in_packet(at(1), &f.conn, TcpFlags::RST);
+    // Controlled by the template: the kernel does not reschedule it.
+    assert!(matches!(
+        ipvs.in_packet(at(2), &f.conn, TcpFlags::SYN),
+        Delivery::Forward(_)
+    ));
+    assert_eq!(ipvs.stats().reused, 0);
+    ok(&ipvs);
+}

@@ -148,6 +148,9 @@ pub struct IpvsStats {
     pub nodest_dropped: u64,
     /// Of those, connections removed at once (`expire_nodest_conn`).
     pub nodest_expired: u64,
+    /// Entries in TIME_WAIT or CLOSE expired by a new SYN with the same addresses and
+    /// ports, which was then scheduled anew (`conn_reuse_mode`).
+    pub reused: u64,
 }
 
 /// A new flow: the first inbound packet of a connection the table does not know.
