@@ -58,7 +58,7 @@ fn main() -> ExitCode {
     let nat = Lab::builder()
         .directors(1)
         .real_servers(Mode::Nat, 3)
-        .offloads(true)
+        .offloads(false)
         .run(|lab| -> Result<Vec<(&'static str, Figures)>, LabError> {
             let _http = lab.start_http(HTTP)?;
             let _iperf = lab.spawn(Role::Real(0), ["iperf3", "-s", "-p", "5201"])?;
@@ -81,14 +81,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let dr = Lab::builder().directors(1).real_servers(Mode::Dr, 3).run(
-        |lab| -> Result<Figures, LabError> {
+    let dr = Lab::builder()
+        .directors(1)
+        .real_servers(Mode::Dr, 3)
+        .offloads(false)
+        .run(|lab| -> Result<Figures, LabError> {
             let _http = lab.start_http(HTTP)?;
             let _iperf = lab.spawn(Role::Real(0), ["iperf3", "-s", "-p", "5201"])?;
             std::thread::sleep(Duration::from_millis(300));
             Ok(with_lvsd(lab, "direct", secs))
-        },
-    );
+        });
     match dr {
         Ok(f) => rows.push(("lvsd DR", f)),
         Err(e) => eprintln!("lab-bench: DR lab failed: {e}"),
@@ -294,9 +296,28 @@ fn with_lvsd(lab: &Lab, network: &str, secs: u64) -> Figures {
     if let Err(e) = proc.wait_for_log(LVSD_READY, Duration::from_secs(10)) {
         return skipped(format!("lvsd is not forwarding: {e}"));
     }
-    let f = measure(lab, vip, secs);
+    let idle = idle_cpu(proc.pid(), Duration::from_secs(5));
+    let mut f = measure(lab, vip, secs);
+    if let Some(ms) = idle {
+        let _ = write!(f.note, "idle: {ms} ms CPU in 5 s");
+    }
     proc.stop(Duration::from_secs(5));
     f
+}
+
+/// CPU time (user + system, ms) `pid` uses over `window` while no traffic flows.
+fn idle_cpu(pid: u32, window: Duration) -> Option<u64> {
+    let ticks = || -> Option<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+        let rest = stat.rsplit_once(')')?.1;
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+    };
+    let before = ticks()?;
+    std::thread::sleep(window);
+    // USER_HZ is 100 on Linux: one tick is 10 ms.
+    Some((ticks()? - before) * 10)
 }
 
 fn skipped(why: String) -> Figures {
