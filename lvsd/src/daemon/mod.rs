@@ -21,6 +21,7 @@
 
 mod host;
 mod neigh;
+mod report;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -149,6 +150,7 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
     let epoch = std::time::Instant::now();
     let clock =
         || Instant::from_millis(u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX));
+    let mut reporter = report::Reporter::new(&engine, clock());
     // Resolve the real servers before forwarding starts, so that no first packet waits for
     // ARP (a lost first UDP datagram, a TCP SYN retransmitted a second later).
     let mut resolver = neigh::Resolver::new(ifindex_by_name);
@@ -217,6 +219,7 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
             engine.handle_timeout(now);
         }
         resolver.tick(&mut engine, now);
+        reporter.tick(&engine, now);
     }
     info!(
         "lvsd: shutting down (signal); detaching from {}",
