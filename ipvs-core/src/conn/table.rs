@@ -604,7 +604,9 @@ impl ConnTable {
     }
 
     /// Whether debug builds run the full invariant check after a mutation: small tables only
-    /// (see [`super::DEBUG_CHECK_MAX_LEN`], [`super::DEBUG_CHECK_MAX_CAPACITY`]).
+    /// (see [`super::DEBUG_CHECK_MAX_LEN`], [`super::DEBUG_CHECK_MAX_CAPACITY`]). Only
+    /// debug builds and tests call it.
+    #[cfg_attr(not(debug_assertions), allow(dead_code))]
     pub(crate) fn debug_check_due(&self) -> bool {
         self.len() <= super::DEBUG_CHECK_MAX_LEN
             && self.conns.capacity() <= super::DEBUG_CHECK_MAX_CAPACITY
