@@ -50,6 +50,10 @@ pub const MAX_SLEEP: Duration = Duration::from_millis(200);
 /// Longest start-up waits for the real servers' ARP answers before forwarding anyway.
 pub const START_RESOLVE: Duration = Duration::from_secs(1);
 
+/// How long the worker keeps looking for frames without sleeping after the last one
+/// (adaptive busy polling: only while traffic flows; an idle lvsd sleeps in `poll(2)`).
+pub const SPIN: Duration = Duration::from_micros(50);
+
 /// Connections (plus persistence templates) the table holds at most.
 pub const MAX_CONNS: usize = 1 << 20;
 
@@ -151,6 +155,7 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
     let clock =
         || Instant::from_millis(u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX));
     let mut reporter = report::Reporter::new(&engine, clock());
+    let mut last_frames: Option<std::time::Instant> = None;
     // Resolve the real servers before forwarding starts, so that no first packet waits for
     // ARP (a lost first UDP datagram, a TCP SYN retransmitted a second later).
     let mut resolver = neigh::Resolver::new(ifindex_by_name);
@@ -210,8 +215,14 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
                 frame.with_engine_buf(|buf| engine.handle_frame(now, ingress.ifindex, buf));
             to_io_verdict(verdict)
         };
-        match dp.poll(Some(sleep), &mut handler) {
-            Ok(_) => {}
+        // Right after traffic, look again without sleeping for a short while: under
+        // request/response load the next frame usually comes within microseconds, and a
+        // poll(2) sleep + wake-up per small batch costs more than the engine's work.
+        let spinning = last_frames.is_some_and(|t| t.elapsed() < SPIN);
+        let timeout = if spinning { Duration::ZERO } else { sleep };
+        match dp.poll(Some(timeout), &mut handler) {
+            Ok(0) => {}
+            Ok(_) => last_frames = Some(std::time::Instant::now()),
             Err(e) => return Err(e.into()),
         }
         let now = clock();
