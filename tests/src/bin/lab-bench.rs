@@ -32,6 +32,19 @@ const LVSD_READY: &str = "lvsd: forwarding";
 /// wrk connections and threads.
 const CONNS: &str = "50";
 
+/// What is measured through the VIP.
+#[derive(Debug, Clone, Copy)]
+enum Candidate {
+    /// No balancing: straight to one real server through the director as a router.
+    Routed,
+    /// nftables DNAT with numgen round robin.
+    Nft,
+    /// HAProxy in TCP mode.
+    Haproxy,
+    /// lvsd with this `network`.
+    Lvsd(&'static str),
+}
+
 #[derive(Debug, Default, Clone)]
 struct Figures {
     req_s: Option<f64>,
@@ -54,46 +67,47 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    // Every candidate gets a fresh lab, so that none inherits another's sockets in
+    // TIME_WAIT, conntrack entries or warmed caches. LAB_BENCH_ONLY=lvsd measures only lvsd
+    // (quick experiments on the engine).
+    let only_lvsd = std::env::var("LAB_BENCH_ONLY").is_ok_and(|v| v == "lvsd");
     let mut rows: Vec<(&str, Figures)> = Vec::new();
-    let nat = Lab::builder()
-        .directors(1)
-        .real_servers(Mode::Nat, 3)
-        .offloads(false)
-        .run(|lab| -> Result<Vec<(&'static str, Figures)>, LabError> {
-            let _http = lab.start_http(HTTP)?;
-            let _iperf = lab.spawn(Role::Real(0), ["iperf3", "-s", "-p", "5201"])?;
-            std::thread::sleep(Duration::from_millis(300));
-            let rs0 = lab.addr(Role::Real(0));
-            // The ceiling: the client reaches a real server through the director as a router.
-            let via = lab.addr(Role::Director(0)).to_string();
-            let private = format!("{}/24", tests::lab::PRIVATE_NET);
-            lab.ip(Role::Client(0), ["route", "replace", &private, "via", &via])?;
-            let mut out = vec![("routed (ceiling)", measure(lab, rs0, secs))];
-            out.push(("nftables DNAT", with_nft(lab, secs)));
-            out.push(("HAProxy (tcp mode)", with_haproxy(lab, secs)));
-            out.push(("lvsd NAT", with_lvsd(lab, "nat", secs)));
-            Ok(out)
-        });
-    match nat {
-        Ok(r) => rows.extend(r),
-        Err(e) => {
-            eprintln!("lab-bench: NAT lab failed: {e}");
-            return ExitCode::FAILURE;
+    let candidates: [(&str, Mode, Candidate); 5] = [
+        ("routed (ceiling)", Mode::Nat, Candidate::Routed),
+        ("nftables DNAT", Mode::Nat, Candidate::Nft),
+        ("HAProxy (tcp mode)", Mode::Nat, Candidate::Haproxy),
+        ("lvsd NAT", Mode::Nat, Candidate::Lvsd("nat")),
+        ("lvsd DR", Mode::Dr, Candidate::Lvsd("direct")),
+    ];
+    for (name, mode, candidate) in candidates {
+        if only_lvsd && !matches!(candidate, Candidate::Lvsd(_)) {
+            continue;
         }
-    }
-    let dr = Lab::builder()
-        .directors(1)
-        .real_servers(Mode::Dr, 3)
-        .offloads(false)
-        .run(|lab| -> Result<Figures, LabError> {
-            let _http = lab.start_http(HTTP)?;
-            let _iperf = lab.spawn(Role::Real(0), ["iperf3", "-s", "-p", "5201"])?;
-            std::thread::sleep(Duration::from_millis(300));
-            Ok(with_lvsd(lab, "direct", secs))
-        });
-    match dr {
-        Ok(f) => rows.push(("lvsd DR", f)),
-        Err(e) => eprintln!("lab-bench: DR lab failed: {e}"),
+        let figures = Lab::builder()
+            .directors(1)
+            .real_servers(mode, 3)
+            .offloads(false)
+            .run(|lab| -> Result<Figures, LabError> {
+                let _http = lab.start_http(HTTP)?;
+                let _iperf = lab.spawn(Role::Real(0), ["iperf3", "-s", "-p", "5201"])?;
+                std::thread::sleep(Duration::from_millis(300));
+                Ok(match candidate {
+                    Candidate::Routed => {
+                        // The client reaches a real server through the director as a router.
+                        let via = lab.addr(Role::Director(0)).to_string();
+                        let private = format!("{}/24", tests::lab::PRIVATE_NET);
+                        lab.ip(Role::Client(0), ["route", "replace", &private, "via", &via])?;
+                        measure(lab, lab.addr(Role::Real(0)), secs)
+                    }
+                    Candidate::Nft => with_nft(lab, secs),
+                    Candidate::Haproxy => with_haproxy(lab, secs),
+                    Candidate::Lvsd(network) => with_lvsd(lab, network, secs),
+                })
+            });
+        match figures {
+            Ok(f) => rows.push((name, f)),
+            Err(e) => rows.push((name, skipped(format!("lab failed: {e}")))),
+        }
     }
     print!("{}", report(&rows, secs));
     ExitCode::SUCCESS
@@ -302,6 +316,15 @@ fn with_lvsd(lab: &Lab, network: &str, secs: u64) -> Figures {
         let _ = write!(f.note, "idle: {ms} ms CPU in 5 s");
     }
     proc.stop(Duration::from_secs(5));
+    // lvsd reports dropped frames and refused connections (rate-limited): show them, they
+    // explain a low figure.
+    for line in proc
+        .log()
+        .lines()
+        .filter(|l| l.contains("dropped") || l.contains("refused"))
+    {
+        eprintln!("lab-bench: lvsd {network}: {line}");
+    }
     f
 }
 
