@@ -23,6 +23,8 @@ use super::host;
 pub const REFRESH: Duration = Duration::from_secs(5);
 /// Interval between probes of one address.
 pub const PROBE_EVERY: Duration = Duration::from_millis(300);
+/// Shortest interval between two reads of `/proc/net/arp` while addresses are pending.
+pub const READ_EVERY: Duration = Duration::from_millis(20);
 /// Probes before an address is given up.
 pub const MAX_TRIES: u32 = 10;
 /// How often [`Resolver::settle`] looks at the kernel's ARP table.
@@ -42,6 +44,7 @@ pub struct Resolver {
     ifindex_by_name: BTreeMap<String, u32>,
     pending: BTreeMap<Ipv4Addr, Pending>,
     next_refresh: Instant,
+    next_read: Instant,
 }
 
 impl Resolver {
@@ -51,6 +54,7 @@ impl Resolver {
             ifindex_by_name,
             pending: BTreeMap::new(),
             next_refresh: Instant::ZERO,
+            next_read: Instant::ZERO,
         }
     }
 
@@ -90,9 +94,12 @@ impl Resolver {
         for ip in asked {
             self.want(ip);
         }
-        if self.pending.is_empty() && now < self.next_refresh {
+        if (self.pending.is_empty() || now < self.next_read) && now < self.next_refresh {
             return;
         }
+        // The worker ticks after every batch (and while spinning under load): read the
+        // kernel's table at most every READ_EVERY.
+        self.next_read = now + READ_EVERY;
         let table = host::arp_table();
         for ((dev, ip), mac) in &table {
             if let Some(&ifindex) = self.ifindex_by_name.get(dev) {
