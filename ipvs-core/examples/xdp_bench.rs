@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ipvs_core::io::lab::{self, Netns, PacketSocket};
+use ipvs_core::io::lab::{self, PacketSocket};
 use ipvs_core::io::{Datapath, DatapathConfig, Frame, Ingress, Verdict, XdpModeChoice};
 use ipvs_core::types::Protocol;
 
@@ -29,18 +29,6 @@ fn checksum(data: &[u8]) -> u16 {
         sum = (sum & 0xffff) + (sum >> 16);
     }
     !(sum as u16)
-}
-
-fn mac(s: &str) -> Result<[u8; 6], String> {
-    let mut m = [0u8; 6];
-    let parts: Vec<&str> = s.trim().split(':').collect();
-    if parts.len() != 6 {
-        return Err(format!("bad MAC {s:?}"));
-    }
-    for (o, p) in m.iter_mut().zip(parts) {
-        *o = u8::from_str_radix(p, 16).map_err(|e| e.to_string())?;
-    }
-    Ok(m)
 }
 
 /// 60-byte Ethernet/IPv4/UDP frame (UDP checksum 0) to VIP:9.
@@ -79,41 +67,9 @@ fn main() -> Result<(), String> {
         XdpModeChoice::Native
     };
     let id = format!("iob{}", std::process::id());
-    let client = Netns::new(&format!("{id}c")).map_err(|e| e.to_string())?;
-    let director = Netns::new(&format!("{id}d")).map_err(|e| e.to_string())?;
-    let sh = |ns: &Netns, argv: &[&str]| ns.exec(argv).map_err(|e| e.to_string());
-    sh(
-        &client,
-        &[
-            "ip",
-            "link",
-            "add",
-            "vc",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "vd",
-            "netns",
-            director.name(),
-        ],
-    )?;
-    sh(
-        &client,
-        &["ip", "addr", "add", "198.18.0.1/24", "dev", "vc"],
-    )?;
-    sh(&client, &["ip", "link", "set", "vc", "up"])?;
-    sh(
-        &director,
-        &["ip", "addr", "add", "198.18.0.2/24", "dev", "vd"],
-    )?;
-    sh(
-        &director,
-        &["ip", "addr", "add", "198.18.0.10/32", "dev", "vd"],
-    )?;
-    sh(&director, &["ip", "link", "set", "vd", "up"])?;
-    let cmac = mac(&sh(&client, &["cat", "/sys/class/net/vc/address"])?)?;
-    let dmac = mac(&sh(&director, &["cat", "/sys/class/net/vd/address"])?)?;
+    let pair = lab::VethPair::new(&id).map_err(|e| e.to_string())?;
+    let (client, director) = (&pair.client, &pair.director);
+    let (cmac, dmac) = (pair.client_mac, pair.director_mac);
 
     let received = Arc::new(AtomicU64::new(0));
     let idle = Arc::new(AtomicBool::new(false));

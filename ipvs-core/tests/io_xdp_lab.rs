@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use io_util::*;
-use ipvs_core::io::lab::{self, Netns, PacketSocket};
+use ipvs_core::io::lab::{self, Netns, PacketSocket, VethPair};
 use ipvs_core::io::{Datapath, DatapathConfig, IoError, Verdict, XdpMode};
 use ipvs_core::types::Protocol;
 
@@ -35,64 +35,20 @@ fn can_run() -> bool {
     true
 }
 
-struct Lab {
-    // Dropped last-to-first is irrelevant: deleting either namespace destroys the veth pair.
-    client: Netns,
-    director: Netns,
-    client_mac: [u8; 6],
-    director_mac: [u8; 6],
-}
+/// The two-namespace pair of `io::lab` (client `vc` ↔ director `vd`).
+struct Lab(VethPair);
 
-fn mac(s: &str) -> [u8; 6] {
-    let mut m = [0u8; 6];
-    for (o, p) in m.iter_mut().zip(s.trim().split(':')) {
-        *o = u8::from_str_radix(p, 16).expect("mac");
+impl std::ops::Deref for Lab {
+    type Target = VethPair;
+    fn deref(&self) -> &VethPair {
+        &self.0
     }
-    m
 }
 
 impl Lab {
     fn new() -> Lab {
         let k = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let id = format!("io{}x{}", std::process::id(), k);
-        let client = Netns::new(&format!("{id}c")).expect("netns");
-        let director = Netns::new(&format!("{id}d")).expect("netns");
-        client
-            .exec(&[
-                "ip",
-                "link",
-                "add",
-                "vc",
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "vd",
-                "netns",
-                director.name(),
-            ])
-            .expect("veth");
-        client
-            .exec(&["ip", "addr", "add", "198.18.0.1/24", "dev", "vc"])
-            .unwrap();
-        client.exec(&["ip", "link", "set", "vc", "up"]).unwrap();
-        director
-            .exec(&["ip", "addr", "add", "198.18.0.2/24", "dev", "vd"])
-            .unwrap();
-        director
-            .exec(&["ip", "addr", "add", "198.18.0.10/32", "dev", "vd"])
-            .unwrap();
-        director.exec(&["ip", "link", "set", "vd", "up"]).unwrap();
-        let client_mac = mac(&client.exec(&["cat", "/sys/class/net/vc/address"]).unwrap());
-        let director_mac = mac(&director
-            .exec(&["cat", "/sys/class/net/vd/address"])
-            .unwrap());
-        Lab {
-            client,
-            director,
-            client_mac,
-            director_mac,
-        }
+        Lab(VethPair::new(&format!("io{}x{}", std::process::id(), k)).expect("veth pair lab"))
     }
 
     fn xdp_shown(&self) -> String {
@@ -358,7 +314,8 @@ fn generic_mode_and_transmit_on_another_interface() {
         .exec(&["ip", "link", "set", "ve", "up"])
         .unwrap();
     server.exec(&["ip", "link", "set", "vs", "up"]).unwrap();
-    let server_mac = mac(&server.exec(&["cat", "/sys/class/net/vs/address"]).unwrap());
+    let server_mac =
+        lab::parse_mac(&server.exec(&["cat", "/sys/class/net/vs/address"]).unwrap()).unwrap();
 
     let (stop_tx, stop_rx) = mpsc::channel::<()>();
     let (ready_tx, ready_rx) = mpsc::channel();

@@ -103,6 +103,60 @@ impl Drop for Netns {
     }
 }
 
+/// Two namespaces joined by a veth pair: `client` (`vc`, 198.18.0.1/24) and `director`
+/// (`vd`, 198.18.0.2/24 plus the VIP 198.18.0.10/32), both up. Used by the io lab tests and
+/// `examples/xdp_bench.rs`; dropping it deletes both namespaces (and so the pair).
+#[derive(Debug)]
+pub struct VethPair {
+    /// The client side.
+    pub client: Netns,
+    /// The director side (where the XDP program goes, on `vd`).
+    pub director: Netns,
+    /// MAC of `vc`.
+    pub client_mac: [u8; 6],
+    /// MAC of `vd`.
+    pub director_mac: [u8; 6],
+}
+
+impl VethPair {
+    /// Builds the pair in namespaces `<id>c` and `<id>d` (pick a unique `id`).
+    pub fn new(id: &str) -> std::io::Result<VethPair> {
+        let client = Netns::new(&format!("{id}c"))?;
+        let director = Netns::new(&format!("{id}d"))?;
+        let veth = [
+            "ip", "link", "add", "vc", "type", "veth", "peer", "name", "vd",
+        ];
+        client.exec(&[&veth[..], &["netns", director.name()]].concat())?;
+        client.exec(&["ip", "addr", "add", "198.18.0.1/24", "dev", "vc"])?;
+        client.exec(&["ip", "link", "set", "vc", "up"])?;
+        director.exec(&["ip", "addr", "add", "198.18.0.2/24", "dev", "vd"])?;
+        director.exec(&["ip", "addr", "add", "198.18.0.10/32", "dev", "vd"])?;
+        director.exec(&["ip", "link", "set", "vd", "up"])?;
+        let client_mac = parse_mac(&client.exec(&["cat", "/sys/class/net/vc/address"])?)?;
+        let director_mac = parse_mac(&director.exec(&["cat", "/sys/class/net/vd/address"])?)?;
+        Ok(VethPair {
+            client,
+            director,
+            client_mac,
+            director_mac,
+        })
+    }
+}
+
+/// Parses `aa:bb:cc:dd:ee:ff` as found in `/sys/class/net/IF/address`.
+pub fn parse_mac(s: &str) -> std::io::Result<[u8; 6]> {
+    let bad = || std::io::Error::other(format!("bad MAC {s:?}"));
+    let mut m = [0u8; 6];
+    let mut parts = s.trim().split(':');
+    for o in &mut m {
+        *o = u8::from_str_radix(parts.next().ok_or_else(bad)?, 16).map_err(|_| bad())?;
+    }
+    if parts.next().is_some() {
+        return Err(bad());
+    }
+    Ok(m)
+}
+
 /// Runs a command, failing with its stderr on a non-zero exit; returns stdout.
 pub fn run(prog: &str, args: &[&str]) -> std::io::Result<String> {
     let out = std::process::Command::new(prog).args(args).output()?;
