@@ -1,5 +1,5 @@
 //! From a validated [`Config`] to the IPVS table lvsd wants once every active real server is
-//! healthy: the *desired state* that a later issue diffs against the running engine.
+//! healthy: the *desired state* that [`crate::program::diff`] turns into engine changes.
 //!
 //! Rules (Piranha's lvsd plus ipvsadm semantics):
 //! - only `active` virtual sections, in file order; `failover` sections are not IPVS
