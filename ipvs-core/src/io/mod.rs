@@ -88,7 +88,7 @@ use thiserror::Error;
 
 pub use bpf::{Steering, XdpMode, XdpModeChoice};
 pub use frame::{Frame, FrameError, FrameHandler, Ingress, Verdict};
-pub use xdp::{Datapath, DatapathConfig, DatapathStats, Queues};
+pub use xdp::{Datapath, DatapathConfig, DatapathStats, Queues, Waker};
 
 /// Errors of the I/O layer.
 #[derive(Debug, Error)]

@@ -11,7 +11,8 @@
 //! return to `free`.
 
 use std::net::Ipv4Addr;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::io::IoError;
@@ -174,6 +175,20 @@ pub struct Datapath {
     stats: DatapathStats,
     batch: usize,
     descs: Vec<(u64, u32)>,
+    wake: Arc<OwnedFd>,
+}
+
+/// Wakes a [`Datapath::poll`] that is blocked in `poll(2)`, from any thread: the control
+/// plane pushes a command onto its channel, then calls [`Waker::wake`], and the worker sees
+/// the command at once instead of at its next timeout. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Waker(Arc<OwnedFd>);
+
+impl Waker {
+    /// Makes the current or next [`Datapath::poll`] return without waiting.
+    pub fn wake(&self) {
+        net::eventfd_signal(self.0.as_fd());
+    }
 }
 
 impl Datapath {
@@ -241,7 +256,16 @@ impl Datapath {
             stats: DatapathStats::default(),
             batch: cfg.batch.max(1),
             descs: Vec::with_capacity(cfg.batch.max(1)),
+            wake: Arc::new(net::eventfd().map_err(|source| IoError::Sys {
+                op: "eventfd",
+                source,
+            })?),
         })
+    }
+
+    /// A handle that interrupts this data path's `poll(2)` from another thread.
+    pub fn waker(&self) -> Waker {
+        Waker(Arc::clone(&self.wake))
     }
 
     /// The steering maps; clone it to add or remove entries from another thread.
@@ -319,7 +343,8 @@ impl Datapath {
 
     /// One round of the worker loop: handles what is ready; if nothing is, blocks in poll(2)
     /// for at most `timeout` (`None`: until a frame arrives) and handles what arrived.
-    /// Returns the number of frames handed to `handler`.
+    /// Returns the number of frames handed to `handler`. A [`Waker::wake`] from another
+    /// thread ends the wait early (the wake-up is consumed here).
     ///
     /// The engine loop around it: `timeout = engine.poll_timeout() - now`, then
     /// `datapath.poll(timeout, |ingress, frame| engine.handle(now, ingress, frame))`, then
@@ -333,8 +358,13 @@ impl Datapath {
         if n > 0 || timeout == Some(Duration::ZERO) {
             return Ok(n);
         }
-        let fds: Vec<BorrowedFd<'_>> = self.ports.iter().map(|p| p.xsk.fd()).collect();
-        net::poll_readable(&fds, timeout).map_err(|source| IoError::Sys { op: "poll", source })?;
+        let mut fds: Vec<BorrowedFd<'_>> = self.ports.iter().map(|p| p.xsk.fd()).collect();
+        fds.push(self.wake.as_fd());
+        let ready = net::poll_readable(&fds, timeout)
+            .map_err(|source| IoError::Sys { op: "poll", source })?;
+        if ready.last().copied().unwrap_or(false) {
+            net::eventfd_drain(self.wake.as_fd());
+        }
         self.process(handler)
     }
 

@@ -48,6 +48,30 @@ pub fn enter_netns(path: &Path) -> io::Result<()> {
     cvt_int(ret).map(drop)
 }
 
+/// A non-blocking eventfd(2): a counter another thread bumps to wake a `poll(2)`.
+pub fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: eventfd(2) takes no pointers; a non-negative return is a new descriptor that
+    // nothing else owns, so wrapping it in an OwnedFd is sound.
+    let fd = cvt_int(unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) })?;
+    // SAFETY: `fd` was just returned by eventfd(2) and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Adds one to the eventfd's counter (wakes its poller). Never blocks; a full counter
+/// (2^64 - 2 pending wake-ups) already means "wake up", so EAGAIN is ignored.
+pub fn eventfd_signal(fd: BorrowedFd<'_>) {
+    let one: u64 = 1;
+    // SAFETY: writes 8 bytes from a live u64 to an eventfd, as eventfd(2) requires.
+    let _ = unsafe { libc::write(fd.as_raw_fd(), (&raw const one).cast(), size_of::<u64>()) };
+}
+
+/// Resets the eventfd's counter to zero. Never blocks (the fd is non-blocking).
+pub fn eventfd_drain(fd: BorrowedFd<'_>) {
+    let mut v: u64 = 0;
+    // SAFETY: reads at most 8 bytes into a live u64, as eventfd(2) requires.
+    let _ = unsafe { libc::read(fd.as_raw_fd(), (&raw mut v).cast(), size_of::<u64>()) };
+}
+
 /// poll(2) for readability on `fds`; returns which of them are readable (POLLIN or an error
 /// condition). `None` timeout blocks indefinitely. EINTR is reported as "nothing ready".
 pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> io::Result<Vec<bool>> {
