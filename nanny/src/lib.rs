@@ -1,20 +1,99 @@
 //! `nanny`: probes one real server and asks lvsd to take it out of service or bring it back.
 //!
-//! Not built yet: this crate's state machine and I/O shell arrive with a later issue.
-//! Until then [`run`] refuses with [`NotImplemented`] so that nothing pretends to work.
+//! One nanny runs per active real server of each active virtual service, started by lvsd
+//! with Piranha's argument list (`lvsd::nanny_args`), or by hand. The manual page is
+//! `docs/nanny.md`.
+//!
+//! Map of modules:
+//!
+//! | module | what |
+//! |---|---|
+//! | [`cli`] | the command line (Piranha's options and this project's extensions) |
+//! | [`settings`] | command line → validated [`settings::Settings`], exit codes of bad input |
+//! | [`health`] | the sans-IO core: rise/fall, slow start, load weights, forced states |
+//! | [`probe`] | TCP, send/expect, UDP, `send_program`, HTTP(S) probes |
+//! | [`load`] | the load monitor (`rup`, `ruptime`, `rsh`/`ssh … uptime`) |
+//! | [`text`] | escapes, expect matching, HTTP status lists, load-average parsing |
+//! | [`director`] | reports to lvsd (`PATCH /v1/services/…/servers/…` over its Unix socket) |
+//! | [`shell`] | the I/O loop: threads, signals, retries |
+//!
+//! The binary (`src/main.rs`) parses the command line, sets up logging and calls [`run`].
 #![forbid(unsafe_code)]
 
-/// The error every entry point of this crate returns until the feature is built.
-#[derive(Debug, thiserror::Error)]
-#[error("nanny: not implemented yet ({what})")]
-pub struct NotImplemented {
-    /// What is missing, in words an operator can act on.
-    pub what: &'static str,
-}
+pub mod cli;
+pub mod director;
+pub mod health;
+pub mod load;
+pub mod probe;
+pub mod settings;
+pub mod shell;
+pub mod text;
 
-/// Entry point of the `nanny` binary.
-pub fn run() -> Result<(), NotImplemented> {
-    Err(NotImplemented {
-        what: "health checking comes with the health-check issue",
-    })
+use std::time::Instant;
+
+use tracing::{error, info, info_span, warn};
+
+use crate::director::{Director, DryRun, LvsdSocket, server_path};
+use crate::health::{Health, HealthConfig};
+use crate::load::LoadMonitor;
+use crate::settings::{Check, Settings};
+use crate::shell::{ShellError, ShellParts};
+
+/// How long one report to lvsd may take.
+pub const REPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Runs nanny until SIGTERM/SIGINT.
+pub fn run(settings: Settings) -> Result<(), ShellError> {
+    let server = settings.server_key();
+    let service = settings.service_key();
+    let span = info_span!("nanny", service = %service, server = %server);
+    let _entered = span.enter();
+    info!(
+        "starting LVS client monitor for {} -> {server}",
+        settings.virtual_label()
+    );
+    match &settings.check {
+        Check::Stream {
+            builtin_http: true, ..
+        } => info!("nanny: no monitor configured, assuming web service on port 80"),
+        Check::Program { command, .. } => {
+            if let Some(send) = &settings.ignored_send {
+                info!(
+                    "External program use requested: ({command}), IGNORING send string option ({send})"
+                );
+            }
+        }
+        _ => {}
+    }
+    let load = match settings.loadcmd.as_deref() {
+        Some(spec) => match LoadMonitor::new(spec, &settings.rip.to_string()) {
+            Ok(load) => load,
+            Err(e) => {
+                error!("{e}");
+                None
+            }
+        },
+        None => None,
+    };
+    let health = Health::new(
+        HealthConfig {
+            load_monitor: load.is_some(),
+            ..settings.health.clone()
+        },
+        Instant::now(),
+    );
+    let path = server_path(&service, &server);
+    let mut director: Box<dyn Director> = if settings.test_start {
+        warn!("test-start: reports to lvsd are logged, not sent");
+        Box::new(DryRun::new(path))
+    } else {
+        Box::new(LvsdSocket::new(&settings.socket, path, REPORT_TIMEOUT))
+    };
+    let parts = ShellParts {
+        server,
+        timeout: settings.probe_timeout,
+        probe: settings.probe(),
+        load,
+    };
+    shell::run(health, parts, director.as_mut())
 }

@@ -1,24 +1,50 @@
-//! `nanny` binary: thin shell over the library (see `docs/ARCHITECTURE.md`).
+//! `nanny` binary: thin shell over the library (see `docs/nanny.md`).
+//!
+//! Exit status: 0 after SIGTERM/SIGINT, 1 run-time failure (including `--fos`, an expect
+//! regex that does not compile, an unreadable `--tls-ca`), 2 usage error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::Parser;
+use nanny::cli::Args;
+use nanny::settings::Settings;
+use tracing_subscriber::EnvFilter;
 
-/// probes one real server and asks lvsd to take it out of service or bring it back.
-#[derive(Debug, Parser)]
-#[command(name = "nanny", version)]
-struct Args {
-    /// Arguments for the future implementation; accepted so that Piranha-style command
-    /// lines reach the "not implemented" message instead of a usage error.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    rest: Vec<String>,
-}
-
-fn main() -> std::process::ExitCode {
-    let _args = Args::parse();
-    match nanny::run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let filter = EnvFilter::try_from_env("NANNY_LOG").unwrap_or_else(|_| {
+        EnvFilter::new(if args.verbose {
+            "info,nanny=debug"
+        } else {
+            "info"
+        })
+    });
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .with_env_filter(filter)
+        .init();
+    if let Some(ipvsadm) = &args.ipvsadm {
+        tracing::debug!(ipvsadm = %ipvsadm, "-I ignored: nanny reports to lvsd instead of running ipvsadm");
+    }
+    if let Some(method) = &args.method {
+        tracing::debug!(method = %method, "-M ignored: lvsd knows the forwarding method");
+    }
+    let settings =
+        match Settings::from_args(&args, std::env::var_os("LVSD_SOCKET").map(PathBuf::from)) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(e.exit_code());
+            }
+        };
+    match nanny::run(settings) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{e}");
-            std::process::ExitCode::from(1)
+            tracing::error!("nanny: {e}");
+            ExitCode::from(1)
         }
     }
 }
