@@ -9,6 +9,7 @@
 //! | [`desired`] | typed config → [`desired::DesiredTable`] (what lvsd programs; diffed later) |
 //! | [`check`] | `lvsd --check`: render the desired table in `ipvsadm -S -n` format |
 //! | [`daemon`] | the forwarding daemon: engine + XDP data path, signals, reload, neighbours |
+//! | [`nanny_args`] | the command line lvsd gives each nanny (Piranha's order + extensions) |
 //! | [`program`] | `diff(current, desired) -> Vec<Change>` and `apply` to the engine (start-up, reload) |
 //! | [`fuzzing`] | the body shared by the fuzz target and the seed-corpus test |
 //!
@@ -23,6 +24,7 @@ pub mod daemon;
 pub mod desired;
 pub mod fuzzing;
 pub mod lvscf;
+pub mod nanny_args;
 pub mod program;
 
 /// Default configuration path (Piranha's compile-time default).

@@ -309,6 +309,18 @@ pub enum LvsCfError {
         /// The value.
         found: String,
     },
+    /// A value of the right type that is not acceptable here (health-check extensions).
+    #[error("{at}: expected {expected} for {keyword:?}, found {found:?}")]
+    BadValue {
+        /// The line.
+        at: Location,
+        /// The keyword.
+        keyword: String,
+        /// What is accepted.
+        expected: String,
+        /// The value.
+        found: String,
+    },
     /// A `sched_flags` entry that is not an ipvsadm flag name.
     #[error("{at}: expected scheduler flags from {expected} for \"sched_flags\", found {found:?}")]
     UnknownSchedFlag {
@@ -416,6 +428,7 @@ impl LvsCfError {
             | E::BadNetmask { at, .. }
             | E::BadPort { at, .. }
             | E::BadChoice { at, .. }
+            | E::BadValue { at, .. }
             | E::UnknownSchedFlag { at, .. }
             | E::IncompatibleSchedFlag { at, .. }
             | E::MissingAddress { at, .. }

@@ -78,6 +78,16 @@ pub const VIRTUAL: &[(&str, Shape)] = &[
     ("stop_cmd", Shape::One),
     ("master", Shape::One),
     ("dirs", Shape::List),
+    // Extensions for nanny (docs/lvs-cf.md, docs/nanny.md).
+    ("rise", Shape::One),
+    ("fall", Shape::One),
+    ("probe_timeout", Shape::One),
+    ("http_path", Shape::One),
+    ("https", Shape::One),
+    ("http_host", Shape::One),
+    ("http_status", Shape::One),
+    ("tls_ca", Shape::One),
+    ("tls_verify", Shape::One),
 ];
 
 /// `server` keywords.

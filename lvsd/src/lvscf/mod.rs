@@ -31,8 +31,8 @@ use std::path::Path;
 pub use error::{Location, LvsCfError, LvsCfWarning, SectionKind, SectionRef};
 pub use lookup::{Lookup, StaticLookup, SystemLookup};
 pub use model::{
-    AddressOnDevice, Config, Global, RealServer, ReservationConflictAction, ServiceMode,
-    VirtualService,
+    AddressOnDevice, Config, Global, HealthExtensions, RealServer, ReservationConflictAction,
+    ServiceMode, VirtualService,
 };
 
 /// Parses file contents. `file` is the name used in messages (`FILE:LINE: ...`).

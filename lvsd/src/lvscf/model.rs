@@ -227,10 +227,55 @@ pub struct VirtualService {
     pub master: Option<Ipv4Addr>,
     /// `dirs = [ ... ]` (legacy, unused), default empty.
     pub dirs: Vec<String>,
+    /// Health-check extensions passed to nanny (`rise`, `fall`, `probe_timeout`, `http_*`,
+    /// `https`, `tls_*`).
+    pub health: HealthExtensions,
     /// `server` sections, in file order (inactive ones included).
     pub servers: Vec<RealServer>,
     /// Line of every keyword present in this section.
     pub lines: BTreeMap<String, usize>,
+}
+
+/// This project's health-check keywords of a `virtual` section (not in Piranha). Each maps to
+/// one nanny option (`lvsd::nanny_args`); absent keywords keep Piranha's behaviour.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthExtensions {
+    /// `rise`: good probes that re-admit a failed server (nanny `--rise`); default
+    /// `max(1, reentry / timeout)`.
+    pub rise: Option<u32>,
+    /// `fall`: failed probes that take a server out (nanny `--fall`); default 1.
+    pub fall: Option<u32>,
+    /// `probe_timeout`: seconds one probe may take (nanny `--probe-timeout`); default
+    /// `timeout`.
+    pub probe_timeout: Option<Duration>,
+    /// `http_path`: HTTP(S) GET probe of this path (nanny `--http-get`), starts with `/`.
+    pub http_path: Option<String>,
+    /// `https = 1`: the GET uses TLS (nanny `--https`). Default 0.
+    pub https: bool,
+    /// `http_host`: `Host` header of the GET (nanny `--http-host`).
+    pub http_host: Option<String>,
+    /// `http_status`: accepted statuses such as `200,204,300-399` (nanny `--http-status`).
+    pub http_status: Option<String>,
+    /// `tls_ca`: PEM bundle of CAs trusted for `https` (nanny `--tls-ca`).
+    pub tls_ca: Option<PathBuf>,
+    /// `tls_verify = 0`: do not verify the certificate (nanny `--tls-no-verify`). Default 1.
+    pub tls_verify: bool,
+}
+
+impl Default for HealthExtensions {
+    fn default() -> Self {
+        Self {
+            rise: None,
+            fall: None,
+            probe_timeout: None,
+            http_path: None,
+            https: false,
+            http_host: None,
+            http_status: None,
+            tls_ca: None,
+            tls_verify: true,
+        }
+    }
 }
 
 impl VirtualService {
@@ -263,6 +308,7 @@ impl VirtualService {
             stop_cmd: None,
             master: None,
             dirs: Vec::new(),
+            health: HealthExtensions::default(),
             servers: Vec::new(),
             lines: BTreeMap::new(),
         }

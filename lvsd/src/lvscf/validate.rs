@@ -400,6 +400,27 @@ fn virtual_section(
             "stop_cmd" => v.stop_cmd = Some(ctx.string(s)),
             "master" => v.master = Some(ctx.host(s)?),
             "dirs" => v.dirs = s.values.iter().map(|t| t.value().to_owned()).collect(),
+            "rise" | "fall" => {
+                let n = ctx.int(s, 1, 65535, "an integer in 1..=65535")?;
+                let n = Some(u32::try_from(n).expect("range-checked to 1..=65535"));
+                if s.keyword == "rise" {
+                    v.health.rise = n;
+                } else {
+                    v.health.fall = n;
+                }
+            }
+            "probe_timeout" => {
+                let n = ctx.seconds(s, 1, "seconds in 1..=2678400")?;
+                v.health.probe_timeout = Some(Duration::from_secs(u64::from(n)));
+            }
+            "http_path" => v.health.http_path = Some(http_path(ctx, s)?),
+            "https" => v.health.https = ctx.boolean(s)?,
+            "http_host" => {
+                v.health.http_host = Some(no_blanks(ctx, s, "a host name without blanks")?)
+            }
+            "http_status" => v.health.http_status = Some(http_status(ctx, s)?),
+            "tls_ca" => v.health.tls_ca = Some(PathBuf::from(no_blanks(ctx, s, "a file path")?)),
+            "tls_verify" => v.health.tls_verify = ctx.boolean(s)?,
             other => unreachable!("keyword {other:?} is in keywords::VIRTUAL but not handled"),
         }
     }
@@ -425,8 +446,106 @@ fn virtual_section(
             });
         }
     }
+    check_health_extensions(ctx, &v)?;
     check_duplicate_servers(ctx, section, &v, network)?;
     Ok(v)
+}
+
+fn bad_value(ctx: &Ctx<'_>, s: &RawStmt, expected: &str) -> LvsCfError {
+    LvsCfError::BadValue {
+        at: ctx.at(s.line),
+        keyword: s.keyword.clone(),
+        expected: expected.to_owned(),
+        found: ctx.string(s),
+    }
+}
+
+fn no_blanks(ctx: &Ctx<'_>, s: &RawStmt, expected: &str) -> Result<String, LvsCfError> {
+    let text = ctx.text(s);
+    if text.is_empty() || text.chars().any(char::is_whitespace) {
+        return Err(bad_value(ctx, s, expected));
+    }
+    Ok(text.to_owned())
+}
+
+/// `http_path`: `/` followed by printable characters without blanks.
+fn http_path(ctx: &Ctx<'_>, s: &RawStmt) -> Result<String, LvsCfError> {
+    let text = ctx.text(s);
+    if !text.starts_with('/') || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad_value(
+            ctx,
+            s,
+            "a URL path starting with \"/\" without blanks, such as /health",
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// `http_status`: `CODE` or `LOW-HIGH` items (100..=599) separated by commas.
+fn http_status(ctx: &Ctx<'_>, s: &RawStmt) -> Result<String, LvsCfError> {
+    let text = ctx.text(s);
+    let code = |t: &str| t.parse::<u16>().ok().filter(|c| (100..=599).contains(c));
+    let ok = text.split(',').all(|item| match item.split_once('-') {
+        Some((lo, hi)) => matches!((code(lo), code(hi)), (Some(lo), Some(hi)) if lo <= hi),
+        None => code(item).is_some(),
+    });
+    if !ok {
+        return Err(bad_value(
+            ctx,
+            s,
+            "HTTP status codes 100-599 as CODE or LOW-HIGH separated by commas, such as 200,300-399",
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// The HTTP keywords need `http_path`, and `http_path` replaces send/expect-style probes
+/// that nanny cannot combine with it.
+fn check_health_extensions(ctx: &Ctx<'_>, v: &VirtualService) -> Result<(), LvsCfError> {
+    let line = |kw: &str| v.lines.get(kw).copied().unwrap_or(v.line);
+    let found = |kw: &str| match kw {
+        "https" => u8::from(v.health.https).to_string(),
+        "tls_verify" => u8::from(v.health.tls_verify).to_string(),
+        "http_host" => v.health.http_host.clone().unwrap_or_default(),
+        "http_status" => v.health.http_status.clone().unwrap_or_default(),
+        "tls_ca" => v
+            .health
+            .tls_ca
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        "send" => v.send.clone().unwrap_or_default(),
+        "send_program" => v.send_program.clone().unwrap_or_default(),
+        _ => "udp".to_owned(),
+    };
+    let http_only = ["https", "http_host", "http_status", "tls_ca", "tls_verify"];
+    if v.health.http_path.is_none() {
+        if let Some(kw) = http_only.iter().find(|k| v.lines.contains_key(**k)) {
+            return Err(LvsCfError::BadValue {
+                at: ctx.at(line(kw)),
+                keyword: (*kw).to_owned(),
+                expected: "\"http_path\" in the same section (it applies to the HTTP probe)"
+                    .to_owned(),
+                found: found(kw),
+            });
+        }
+        return Ok(());
+    }
+    let clash = ["send", "send_program", "protocol"]
+        .into_iter()
+        .find(|kw| match *kw {
+            "protocol" => v.protocol == Protocol::Udp,
+            _ => v.lines.contains_key(*kw),
+        });
+    if let Some(kw) = clash {
+        return Err(LvsCfError::BadValue {
+            at: ctx.at(line(kw)),
+            keyword: kw.to_owned(),
+            expected: "no send, send_program or protocol = udp with \"http_path\" (the HTTP probe replaces them)".to_owned(),
+            found: found(kw),
+        });
+    }
+    Ok(())
 }
 
 fn parse_sched_flags(
