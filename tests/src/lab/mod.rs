@@ -511,6 +511,20 @@ impl Lab {
             .map(drop)
     }
 
+    /// Adds `cidr` to `ifname` in `role`'s namespace on the alias label `ifname:n`, as
+    /// `address = VIP eth0:1` in lvs.cf means (`ip addr add VIP/24 dev eth0 label eth0:1`).
+    pub fn add_label(
+        &self,
+        role: Role,
+        ifname: &str,
+        n: usize,
+        cidr: &str,
+    ) -> Result<(), LabError> {
+        let label = format!("{ifname}:{n}");
+        self.ip(role, ["addr", "add", cidr, "dev", ifname, "label", &label])
+            .map(drop)
+    }
+
     /// Removes `cidr` from `ifname` in `role`'s namespace.
     pub fn del_address(&self, role: Role, ifname: &str, cidr: &str) -> Result<(), LabError> {
         self.ip(role, ["addr", "del", cidr, "dev", ifname])
