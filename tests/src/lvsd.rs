@@ -216,8 +216,20 @@ pub fn socket_path(lab: &Lab) -> std::path::PathBuf {
     lab.dir().join("lvsd.sock")
 }
 
-/// Starts lvsd on director 0 with `cf` and waits until it logs [`READY`].
+/// Starts lvsd on director 0 with `cf`, **without health checks** (`--no-nannies`), and
+/// waits until it logs [`READY`]. For the forwarding tests: they pin exact splits of
+/// requests by weight, which nanny's slow start (weight/32 first, doubling every 20 s, as
+/// Piranha's nanny does) would change. Health checking as operators run it is tested with
+/// [`start_with_health`] (`tests/tests/health.rs`).
 pub fn start<'l>(lab: &'l Lab, cf: &str) -> Result<Proc<'l>, LabError> {
+    let mut p = spawn(lab, cf, &["--no-nannies"])?;
+    p.wait_for_log(READY, READY_TIMEOUT)?;
+    Ok(p)
+}
+
+/// Starts lvsd on director 0 with `cf` as an operator runs it (one nanny per real server,
+/// the `nanny` built beside `lvsd`) and waits until it logs [`READY`].
+pub fn start_with_health<'l>(lab: &'l Lab, cf: &str) -> Result<Proc<'l>, LabError> {
     let mut p = spawn(lab, cf, &[])?;
     p.wait_for_log(READY, READY_TIMEOUT)?;
     Ok(p)

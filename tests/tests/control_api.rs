@@ -233,3 +233,61 @@ fn bad_api_requests_are_refused_and_forwarding_goes_on() {
         tests::lvsd::stop_clean(lab, &mut lvsd).expect("clean exit");
     });
 }
+
+#[test]
+fn a_quiesced_server_keeps_its_connections_a_removed_one_does_not() {
+    if !privileged("a_quiesced_server_keeps_its_connections") {
+        return;
+    }
+    lab().run(|lab| {
+        let _http = lab.start_http(80).expect("http servers");
+        let cf = Cf::new("nat").virtual_(Virtual::http(lab, "rr").only_servers(lab, &[0]));
+        let mut lvsd = spawn(lab, &cf.render(lab), &["--no-nannies"]).expect("spawn");
+        lvsd.wait_for_log(READY, READY_TIMEOUT)
+            .expect("lvsd forwards");
+        let api = Client::new(socket_path(lab));
+        let svc: ServiceId = format!("tcp:{}:80", lab.vip()).parse().expect("id");
+        let vip = format!("{}:80", lab.vip());
+        // 30 requests, 100 ms apart, on one kept-alive connection: about 3 s.
+        let slow = [
+            "--to",
+            vip.as_str(),
+            "--keep-alive",
+            "--requests",
+            "30",
+            "--interval-ms",
+            "100",
+            "--timeout-ms",
+            "1000",
+        ];
+
+        // Quiesced in the middle: the open connection goes on to the end.
+        let t = std::thread::scope(|s| {
+            let client = s.spawn(|| http(lab, C0, &slow));
+            std::thread::sleep(Duration::from_millis(1000));
+            api.patch_server(&svc, rs(lab, 0), &patch(ServerState::Quiesced))
+                .expect("quiesce");
+            client.join().expect("client thread")
+        })
+        .expect("client");
+        assert_split(&t, &[30]);
+        // No new connection goes to a quiesced server.
+        let t = http(lab, C0, &["--to", &vip, "--timeout-ms", "500"]).expect("client");
+        assert_eq!((t.ok, t.failed), (0, 1), "{t:?}");
+
+        // Removed in the middle: its connection's packets are dropped from then on (the
+        // kernel's expire_nodest_conn = 0 behaviour; see docs/api.md).
+        api.patch_server(&svc, rs(lab, 0), &patch(ServerState::Up))
+            .expect("up");
+        let t = std::thread::scope(|s| {
+            let client = s.spawn(|| http(lab, C0, &slow));
+            std::thread::sleep(Duration::from_millis(1000));
+            api.patch_server(&svc, rs(lab, 0), &patch(ServerState::Down))
+                .expect("down");
+            client.join().expect("client thread")
+        })
+        .expect("client");
+        assert!(t.ok >= 3 && t.ok < 30 && t.failed > 0, "{t:?}");
+        tests::lvsd::stop_clean(lab, &mut lvsd).expect("clean exit");
+    });
+}

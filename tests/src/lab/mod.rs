@@ -9,7 +9,7 @@
 //!   DR/TUN rs<k>     eth0 198.18.0.51+k                          |
 //!   NAT rs<k>                                          eth0 198.19.0.11+k
 //!
-//!   VIP 198.18.0.10 (/32 on d0 eth0; /32 on lo of DR/TUN real servers)
+//!   VIP 198.18.0.10 (/24 on d0 eth0, label eth0:1; /32 on lo of DR/TUN real servers)
 //!   NAT router 198.19.0.254 (on d0 eth1): NAT real servers' default gateway
 //! ```
 //!
@@ -269,8 +269,8 @@ impl LabBuilder {
         self
     }
 
-    /// Which director holds the floating addresses (the VIPs as `/32` on `eth0`, and
-    /// [`NAT_ROUTER`] on `eth1`) when the lab starts: `Some(0)` by default, so that a single
+    /// Which director holds the floating addresses (the VIPs on the alias labels `eth0:1`,
+    /// `eth0:2`, …, and [`NAT_ROUTER`] on `eth1:1`, as pulse puts them) when the lab starts: `Some(0)` by default, so that a single
     /// director works without `pulse`; `None` leaves them to `pulse`.
     pub fn floating_on(mut self, director: Option<usize>) -> Self {
         self.vip_on = director;
