@@ -29,7 +29,8 @@ struct Args {
     /// Piranha flag, accepted: lvsd never forks.
     #[arg(long)]
     nofork: bool,
-    /// Piranha's dry run: not built yet (exits 1 saying so); use --check.
+    /// Dry run (Piranha flag): print the interfaces, the IPVS table and the nanny command
+    /// lines lvsd would use, and exit without touching anything.
     #[arg(short = 't', long = "test-start")]
     test_start: bool,
     /// Debug logging; also passes -v to the nannies.
@@ -73,9 +74,26 @@ fn main() -> ExitCode {
 }
 
 fn daemon(args: &Args) -> ExitCode {
+    let opts = lvsd::daemon::Options {
+        config: args.config.clone(),
+        interfaces: args.interfaces.clone(),
+        socket: args.socket.clone(),
+        nanny: args.nanny.clone(),
+        no_nannies: args.no_nannies,
+        verbose: args.verbose,
+        nodaemon: args.nodaemon,
+    };
     if args.test_start {
-        eprintln!("lvsd: --test-start is not implemented yet; use --check to see the table");
-        return ExitCode::from(1);
+        return match lvsd::daemon::test_start(&opts) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("lvsd: {e}");
+                ExitCode::from(1)
+            }
+        };
     }
     let level = if args.verbose { "debug" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -86,15 +104,6 @@ fn daemon(args: &Args) -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
-    let opts = lvsd::daemon::Options {
-        config: args.config.clone(),
-        interfaces: args.interfaces.clone(),
-        socket: args.socket.clone(),
-        nanny: args.nanny.clone(),
-        no_nannies: args.no_nannies,
-        verbose: args.verbose,
-        nodaemon: args.nodaemon,
-    };
     match lvsd::daemon::run(&opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -213,6 +213,54 @@ fn bind_socket(path: &Path) -> Result<std::os::unix::net::UnixListener, DaemonEr
     Ok(listener)
 }
 
+/// Piranha's `--test-start`: what lvsd would do, without doing it. Reads the file, then
+/// returns the interfaces it would attach to, the IPVS table (`ipvsadm -S -n` format) and
+/// the nanny command lines it would start, one per line. Touches no interface, socket or
+/// process.
+pub fn test_start(opts: &Options) -> Result<String, DaemonError> {
+    let file = opts.config.display().to_string();
+    let cfg = lvscf::load(&opts.config, &SystemLookup::default())?;
+    let names: Vec<String> = if opts.interfaces.is_empty() {
+        config_interfaces(&cfg)
+    } else {
+        opts.interfaces
+            .iter()
+            .map(|n| base_device(n).to_owned())
+            .collect()
+    };
+    let nanny = NannySettings {
+        program: nanny_program(opts, &cfg),
+        verbose: opts.verbose,
+        nodaemon: opts.nodaemon,
+        socket: opts.socket.clone(),
+    };
+    let state = State::new(Director::new(&file, cfg), nanny);
+    let mut out = format!("# would attach to: {}\n", names.join(" "));
+    out.push_str(&format!("# would listen on: {}\n", opts.socket.display()));
+    out.push_str("# would program:\n");
+    out.push_str(&crate::check::render_ipvsadm_save(
+        &state.director.desired(),
+    ));
+    if opts.no_nannies {
+        out.push_str("# would start no nannies (--no-nannies)\n");
+    } else {
+        out.push_str("# would start:\n");
+        for spec in state.nannies().nannies.values() {
+            out.push_str(&spec.program.display().to_string());
+            for a in &spec.args {
+                if a.is_empty() || a.contains([' ', '"', '\\', '\'']) {
+                    out.push_str(&format!(" '{}'", a.replace('\'', "'\\''")));
+                } else {
+                    out.push(' ');
+                    out.push_str(a);
+                }
+            }
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
 /// Runs lvsd until SIGTERM or SIGINT.
 pub fn run(opts: &Options) -> Result<(), DaemonError> {
     let file = opts.config.display().to_string();
