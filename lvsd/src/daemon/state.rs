@@ -122,13 +122,15 @@ impl State {
     /// engine change the rest is skipped and `actual` stays at what was applied before it
     /// (the next sync retries).
     pub fn sync(&mut self, engine: &mut Engine, steering: Option<&Steering>) {
-        let desired = self.director.desired();
+        let mut desired = self.director.desired();
         let changes = program::diff(&self.actual, &desired);
         if !changes.is_empty()
             && let Err(e) = program::apply(engine.ipvs_mut(), &changes)
         {
-            error!("engine refused a change: {e}");
-            return;
+            // The changes before the refused one are in; continue from what the engine
+            // really holds, so that the next command's diff is right.
+            error!("engine refused a change; the table stays as the engine holds it: {e}");
+            desired = program::engine_table(engine.ipvs(), &desired);
         }
         if let Some(steering) = steering {
             let want = steer_set(&desired);
