@@ -9,8 +9,11 @@
 //! | [`desired`] | typed config → [`desired::DesiredTable`] (what lvsd programs; diffed later) |
 //! | [`check`] | `lvsd --check`: render the desired table in `ipvsadm -S -n` format |
 //! | [`daemon`] | the forwarding daemon: engine + XDP data path, signals, reload, neighbours |
-//! | [`nanny_args`] | the command line lvsd gives each nanny (Piranha's order + extensions) |
-//! | [`program`] | `diff(current, desired) -> Vec<Change>` and `apply` to the engine (start-up, reload) |
+//! | [`program`] | `diff(current, desired) -> Vec<Change>` and `apply` to the engine (start-up, reload, commands) |
+//! | [`model`] | the one model of the running director ([`model::Director`]): lvs.cf ∧ health → desired table; changed only by [`model::Command`]s |
+//! | [`control`] | the control API: JSON types, the hyper server (in lvsd), a blocking client (nanny, lvsadm, pulse) |
+//! | [`supervise`] | nanny supervision: one process per real server, restarts with backoff, `hard_shutdown` |
+//! | [`nanny_args`] | the nanny command line in Piranha's order, then nanny's extension options |
 //! | [`fuzzing`] | the body shared by the fuzz target and the seed-corpus test |
 //!
 //! The binaries `lvsd` (`src/main.rs`) and `lvsadm` (`src/bin/lvsadm.rs`) are thin shells.
@@ -20,12 +23,15 @@
 #![allow(clippy::result_large_err)]
 
 pub mod check;
+pub mod control;
 pub mod daemon;
 pub mod desired;
 pub mod fuzzing;
 pub mod lvscf;
+pub mod model;
 pub mod nanny_args;
 pub mod program;
+pub mod supervise;
 
 /// Default configuration path (Piranha's compile-time default).
 pub const DEFAULT_CONFIG: &str = "/etc/sysconfig/ha/lvs.cf";

@@ -11,7 +11,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// The lvs daemon: programs IPVS from lvs.cf and runs a nanny per real server.
+/// The lvs daemon: forwards the virtual services of lvs.cf with its own IPVS engine (XDP +
+/// AF_XDP), runs one nanny health checker per real server, and serves a control API.
 #[derive(Debug, Parser)]
 #[command(name = "lvsd", version)]
 struct Args {
@@ -21,22 +22,34 @@ struct Args {
     /// Validate the file and print the IPVS table lvsd would program (ipvsadm -S -n format).
     #[arg(long)]
     check: bool,
-    /// Stay in the foreground and log to stdout (Piranha flag).
+    /// Piranha flag, accepted: lvsd always stays in the foreground and logs to stderr; the
+    /// nannies get `--nodaemon` too.
     #[arg(short = 'n', long)]
     nodaemon: bool,
-    /// Do not fork, but detach (Piranha flag; pulse uses it).
+    /// Piranha flag, accepted: lvsd never forks.
     #[arg(long)]
     nofork: bool,
-    /// Log what would run without changing anything (Piranha flag).
+    /// Dry run (Piranha flag): print the interfaces, the IPVS table and the nanny command
+    /// lines lvsd would use, and exit without touching anything.
     #[arg(short = 't', long = "test-start")]
     test_start: bool,
-    /// Verbose logging, also passed to the nannies (Piranha flag).
+    /// Debug logging; also passes -v to the nannies.
     #[arg(short = 'v', long)]
     verbose: bool,
-    /// Interface to forward on (repeatable); default: every interface with an IPv4
-    /// address except `lo`.
+    /// Interface to forward on (repeatable; a label such as eth0:1 means eth0); default:
+    /// the interfaces of the `address` and `nat_router` lines of lvs.cf.
     #[arg(short = 'i', long = "interface", value_name = "IF")]
     interfaces: Vec<String>,
+    /// The control API's Unix socket (mode 0600). Also passed to the nannies as LVSD_SOCKET.
+    #[arg(long, value_name = "PATH", env = "LVSD_SOCKET", default_value = lvsd::control::api::DEFAULT_SOCKET)]
+    socket: PathBuf,
+    /// The nanny program; default: lvs.cf's `client_monitor` (/usr/sbin/nanny), or the
+    /// nanny beside this lvsd when that does not exist.
+    #[arg(long, value_name = "PATH")]
+    nanny: Option<PathBuf>,
+    /// Start no health checkers: every active real server counts as up.
+    #[arg(long)]
+    no_nannies: bool,
 }
 
 fn main() -> ExitCode {
@@ -61,9 +74,26 @@ fn main() -> ExitCode {
 }
 
 fn daemon(args: &Args) -> ExitCode {
+    let opts = lvsd::daemon::Options {
+        config: args.config.clone(),
+        interfaces: args.interfaces.clone(),
+        socket: args.socket.clone(),
+        nanny: args.nanny.clone(),
+        no_nannies: args.no_nannies,
+        verbose: args.verbose,
+        nodaemon: args.nodaemon,
+    };
     if args.test_start {
-        eprintln!("lvsd: --test-start is not implemented yet; use --check to see the table");
-        return ExitCode::from(1);
+        return match lvsd::daemon::test_start(&opts) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("lvsd: {e}");
+                ExitCode::from(1)
+            }
+        };
     }
     let level = if args.verbose { "debug" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -74,10 +104,6 @@ fn daemon(args: &Args) -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
-    let opts = lvsd::daemon::Options {
-        config: args.config.clone(),
-        interfaces: args.interfaces.clone(),
-    };
     match lvsd::daemon::run(&opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

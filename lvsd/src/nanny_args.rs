@@ -15,9 +15,10 @@
 //! - `-r` is the port IPVS uses for the server ([`effective_port`]): with direct routing or
 //!   tunnelling on a non-fwmark service that is the virtual port (ipvsadm forced it too), so
 //!   nanny probes and reports the server lvsd actually has.
-//! - `--nodaemon` is passed when the caller says so; Piranha also forced it for services
-//!   with a `sorry_server` so it could scrape nanny's stdout, which lvsd no longer does
-//!   (nanny reports over the control socket).
+//! - `-I` is passed for compatibility (the `ipvsadm` keyword); nanny ignores it.
+//! - `--nodaemon` is passed when `nodaemon` is asked for or the service has a `sorry_server`,
+//!   as Piranha did (it scraped nanny's stdout for the sorry server; lvsd now learns health
+//!   from nanny's reports, and nanny never forks, so the flag changes nothing).
 //! - Values come from the parser with their quotes already removed (Piranha stripped one pair
 //!   of double quotes here).
 
@@ -36,7 +37,7 @@ fn method_letter(m: ForwardMethod) -> &'static str {
 }
 
 /// nanny's arguments for `server` of `virt` (see the module documentation for the order).
-/// `verbose` adds `-v`; `nodaemon` adds `--nodaemon`.
+/// `verbose` adds `-v`; `nodaemon` (lvsd in the foreground) adds `--nodaemon`.
 pub fn nanny_args(
     cfg: &Config,
     virt: &VirtualService,
@@ -91,7 +92,7 @@ pub fn nanny_args(
         };
         push(&["-U", load]);
     }
-    if nodaemon {
+    if nodaemon || virt.sorry_server.is_some() {
         push(&["--nodaemon"]);
     }
     push(&["--lvs"]);

@@ -203,6 +203,72 @@ fn diff_dests(
     }
 }
 
+/// What `ipvs` holds now, as a table `diff` understands: after a refused change, the next
+/// diff starts from the engine's truth instead of from what was hoped for. Names, lines and
+/// VIPs of fwmark services are taken from `like` where it has the service.
+pub fn engine_table(ipvs: &Ipvs, like: &DesiredTable) -> DesiredTable {
+    let known = like.by_key();
+    let mut services: Vec<DesiredService> = ipvs
+        .services()
+        .iter()
+        .map(|svc| {
+            let key = svc.key();
+            let model = known.get(&key);
+            let persistence = svc.persistence().copied();
+            DesiredService {
+                key,
+                vip: model.map_or_else(
+                    || match key {
+                        ServiceKey::Inet { addr, .. } => addr,
+                        ServiceKey::Fwmark(_) => Ipv4Addr::UNSPECIFIED,
+                    },
+                    |m| m.vip,
+                ),
+                name: model.map(|m| m.name.clone()).unwrap_or_default(),
+                line: model.map_or(0, |m| m.line),
+                scheduler: svc.scheduler_kind(),
+                sched_flags: svc.sched_flags().to_vec(),
+                persistent: persistence
+                    .map(|p| u32::try_from(p.timeout.as_secs()).unwrap_or(u32::MAX)),
+                pmask: persistence
+                    .map(|p| p.netmask)
+                    .filter(|m| *m != Persistence::DEFAULT_NETMASK),
+                dests: svc
+                    .dests()
+                    .iter()
+                    .map(|d| {
+                        let named = model.and_then(|m| {
+                            m.dests
+                                .iter()
+                                .find(|x| x.addr == d.addr() && x.port == d.port())
+                        });
+                        DesiredDest {
+                            addr: d.addr(),
+                            port: d.port(),
+                            method: d.method(),
+                            weight: d.weight(),
+                            name: named.map(|x| x.name.clone()).unwrap_or_default(),
+                            line: named.map_or(0, |x| x.line),
+                        }
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    // File order where known, the engine's order after that.
+    let order = |k: &ServiceKey| {
+        like.services
+            .iter()
+            .position(|s| s.key == *k)
+            .unwrap_or(usize::MAX)
+    };
+    services.sort_by_key(|s| order(&s.key));
+    DesiredTable {
+        services,
+        warnings: Vec::new(),
+    }
+}
+
 /// Applies `changes` in order; stops at the first failure and reports it. Changes before
 /// the failing one stay applied (each is a complete, valid engine state on its own).
 pub fn apply(ipvs: &mut Ipvs, changes: &[Change]) -> Result<(), ApplyError> {
@@ -299,6 +365,33 @@ virtual dns {
         let svc = ipvs.services().get(&web()).expect("web exists");
         assert_eq!(svc.dests().len(), 2);
         assert_eq!(ipvs.services().iter().count(), 2);
+    }
+
+    #[test]
+    fn engine_table_reads_back_what_was_applied_and_recovers_a_partial_apply() {
+        let want = table(&BASE.replace("scheduler = wlc", "scheduler = wlc\n    persistent = 30"));
+        let mut ipvs = Ipvs::new(IpvsConfig::default());
+        apply(&mut ipvs, &diff(&DesiredTable::default(), &want)).expect("applies");
+        let back = engine_table(&ipvs, &want);
+        assert!(diff(&back, &want).is_empty(), "{back:?}");
+        assert_eq!(back.services[0].name, "web");
+
+        // A change list refused halfway: the first service is in, the rest is not.
+        let mut ipvs = Ipvs::new(IpvsConfig::default());
+        let mut changes = diff(&DesiredTable::default(), &want);
+        changes.insert(
+            3,
+            Change::RemoveDest {
+                service: web(),
+                addr: Ipv4Addr::new(192, 0, 2, 1),
+                port: 80,
+            },
+        );
+        assert!(apply(&mut ipvs, &changes).is_err());
+        let actual = engine_table(&ipvs, &want);
+        assert_eq!(actual.services.len(), 1);
+        apply(&mut ipvs, &diff(&actual, &want)).expect("the rest applies");
+        assert!(diff(&engine_table(&ipvs, &want), &want).is_empty());
     }
 
     #[test]

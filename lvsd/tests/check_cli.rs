@@ -231,7 +231,7 @@ fn fos_mode_programs_no_ipvs_service() {
 }
 
 #[test]
-fn daemon_mode_stops_on_a_bad_file_and_test_start_is_refused() {
+fn daemon_mode_stops_on_a_bad_file() {
     // A missing file stops the daemon before it touches any interface.
     let out = lvsd(&["-n", "--nofork", "-v", "-c", "/nonexistent/lvs.cf"]);
     assert_eq!(out.status.code(), Some(1));
@@ -241,10 +241,45 @@ fn daemon_mode_stops_on_a_bad_file_and_test_start_is_refused() {
         "{}",
         text(&out.stderr)
     );
-    // Piranha's --test-start is not built: it says so instead of pretending.
     let out = lvsd(&["--nodaemon", "--test-start", "-c", "/x.cf"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("not implemented yet"));
+    assert!(text(&out.stderr).contains("/x.cf"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn test_start_prints_interfaces_table_and_nanny_lines_and_touches_nothing() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../etc/nat.cf");
+    let out = lvsd(&[
+        "--test-start",
+        "-c",
+        &path.to_string_lossy(),
+        "--socket",
+        "/nonexistent/dir/lvsd.sock",
+        "--nanny",
+        "/usr/sbin/nanny",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        stdout.starts_with("# would attach to: eth0 eth1\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\n-A -t "), "the table: {stdout}");
+    let nannies: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("/usr/sbin/nanny "))
+        .collect();
+    assert!(!nannies.is_empty(), "{stdout}");
+    assert!(
+        nannies
+            .iter()
+            .all(|l| l.starts_with("/usr/sbin/nanny -c -h ") && l.ends_with(" --lvs")),
+        "Piranha's order: {nannies:?}"
+    );
+    assert!(
+        !std::path::Path::new("/nonexistent/dir").exists(),
+        "nothing was created"
+    );
 }
 
 #[test]

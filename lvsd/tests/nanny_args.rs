@@ -67,8 +67,8 @@ fn every_sample_gives_piranhas_argument_order() {
     assert_eq!(
         vectors("sorry-server.cf"),
         [
-            r#"app/app1: -c -h 198.19.0.61 -p 80 -r 80 -s GET /ping HTTP/1.0\r\n\r\n -x HTTP/1.[01] 200 -q --regex -a 180 -I /sbin/ipvsadm -t 10 -w 1 -V 198.18.0.60 -M m --lvs"#,
-            r#"app/app2: -c -h 198.19.0.62 -p 80 -r 80 -s GET /ping HTTP/1.0\r\n\r\n -x HTTP/1.[01] 200 -q --regex -a 180 -I /sbin/ipvsadm -t 10 -w 1 -V 198.18.0.60 -M m --lvs"#,
+            r#"app/app1: -c -h 198.19.0.61 -p 80 -r 80 -s GET /ping HTTP/1.0\r\n\r\n -x HTTP/1.[01] 200 -q --regex -a 180 -I /sbin/ipvsadm -t 10 -w 1 -V 198.18.0.60 -M m --nodaemon --lvs"#,
+            r#"app/app2: -c -h 198.19.0.62 -p 80 -r 80 -s GET /ping HTTP/1.0\r\n\r\n -x HTTP/1.[01] 200 -q --regex -a 180 -I /sbin/ipvsadm -t 10 -w 1 -V 198.18.0.60 -M m --nodaemon --lvs"#,
         ]
     );
     assert_eq!(

@@ -54,6 +54,8 @@ pub struct Virtual {
     pub persistent: Option<u32>,
     /// Real servers.
     pub servers: Vec<Server>,
+    /// More `key = value` lines for the section (`sorry_server`, `send`, `timeout`, …).
+    pub lines: Vec<String>,
 }
 
 impl Virtual {
@@ -67,6 +69,7 @@ impl Virtual {
             scheduler: scheduler.to_owned(),
             persistent: None,
             servers: Vec::new(),
+            lines: Vec::new(),
         }
     }
 
@@ -90,6 +93,27 @@ impl Virtual {
                 active: true,
             });
         }
+        self
+    }
+
+    /// Only the lab's real servers `indices` (`rs<i>`), each with weight 1.
+    pub fn only_servers(mut self, lab: &Lab, indices: &[usize]) -> Self {
+        let all = lab.real_servers();
+        for &i in indices {
+            let rs = all[i];
+            self.servers.push(Server {
+                name: rs.short(),
+                addr: lab.addr(rs),
+                weight: 1,
+                active: true,
+            });
+        }
+        self
+    }
+
+    /// One more `key = value` line in the section.
+    pub fn line(mut self, line: &str) -> Self {
+        self.lines.push(line.to_owned());
         self
     }
 
@@ -143,6 +167,9 @@ impl Cf {
             if let Some(p) = v.persistent {
                 cf.push_str(&format!("    persistent = {p}\n"));
             }
+            for l in &v.lines {
+                cf.push_str(&format!("    {l}\n"));
+            }
             for s in &v.servers {
                 cf.push_str(&format!(
                     "    server {} {{\n        address = {}\n        active = {}\n        \
@@ -164,22 +191,45 @@ pub fn write_cf(lab: &Lab, cf: &str) -> Result<std::path::PathBuf, LabError> {
     lab.write_file("lvs.cf", cf)
 }
 
-/// Starts `lvsd -c <lab dir>/lvs.cf --nodaemon [extra...]` on director 0 without waiting.
+/// Starts `lvsd -c <lab dir>/lvs.cf --nodaemon --socket <lab dir>/lvsd.sock [extra...]` on
+/// director 0 without waiting.
 pub fn spawn<'l>(lab: &'l Lab, cf: &str, extra: &[&str]) -> Result<Proc<'l>, LabError> {
     let path = write_cf(lab, cf)?;
     let lvsd = crate::bin("lvsd");
+    // Each lab's own control socket: labs share the file system, and parallel tests must
+    // not meet at /run/lvsd/lvsd.sock.
+    let socket = socket_path(lab);
     let mut argv = vec![
         lvsd.to_string_lossy().into_owned(),
         "-c".to_owned(),
         path.to_string_lossy().into_owned(),
         "--nodaemon".to_owned(),
+        "--socket".to_owned(),
+        socket.to_string_lossy().into_owned(),
     ];
     argv.extend(extra.iter().map(|s| (*s).to_owned()));
     lab.spawn(Role::Director(0), &argv)
 }
 
-/// Starts lvsd on director 0 with `cf` and waits until it logs [`READY`].
+/// The control socket of the lab's lvsd.
+pub fn socket_path(lab: &Lab) -> std::path::PathBuf {
+    lab.dir().join("lvsd.sock")
+}
+
+/// Starts lvsd on director 0 with `cf`, **without health checks** (`--no-nannies`), and
+/// waits until it logs [`READY`]. For the forwarding tests: they pin exact splits of
+/// requests by weight, which nanny's slow start (weight/32 first, doubling every 20 s, as
+/// Piranha's nanny does) would change. Health checking as operators run it is tested with
+/// [`start_with_health`] (`tests/tests/health.rs`).
 pub fn start<'l>(lab: &'l Lab, cf: &str) -> Result<Proc<'l>, LabError> {
+    let mut p = spawn(lab, cf, &["--no-nannies"])?;
+    p.wait_for_log(READY, READY_TIMEOUT)?;
+    Ok(p)
+}
+
+/// Starts lvsd on director 0 with `cf` as an operator runs it (one nanny per real server,
+/// the `nanny` built beside `lvsd`) and waits until it logs [`READY`].
+pub fn start_with_health<'l>(lab: &'l Lab, cf: &str) -> Result<Proc<'l>, LabError> {
     let mut p = spawn(lab, cf, &[])?;
     p.wait_for_log(READY, READY_TIMEOUT)?;
     Ok(p)

@@ -27,8 +27,11 @@ pub enum HostError {
         what: &'static str,
     },
     /// An interface named on the command line or in lvs.cf does not exist or has no IPv4
-    /// address.
-    #[error("interface {0} does not exist or has no IPv4 address")]
+    /// address of its own.
+    #[error(
+        "interface {0} does not exist or has no IPv4 address of its own (a VIP or the \
+         nat_router address does not count: they float between directors)"
+    )]
     NoSuchInterface(String),
 }
 
@@ -50,8 +53,21 @@ fn parse_mac(text: &str) -> Option<EthernetAddress> {
     parts.next().is_none().then_some(EthernetAddress(mac))
 }
 
-/// Every interface with an IPv4 address, except loopback, by name.
-pub fn interfaces() -> Result<BTreeMap<String, Interface>, HostError> {
+/// The interface an address label belongs to: `eth0:1` → `eth0`. A label is not an
+/// interface (`ip addr add VIP/24 dev eth0 label eth0:1`); the kernel reports labelled
+/// addresses under the label's name, so everything lvsd reads is keyed by the base name.
+pub fn base_device(dev: &str) -> &str {
+    dev.split_once(':').map_or(dev, |(base, _)| base)
+}
+
+/// Every interface with an IPv4 address of its own, except loopback, by (base) name.
+/// Addresses in `floating` (the VIPs and the NAT router address, which pulse moves between
+/// directors) are not the director's own: they are left out, so lvsd starts the same way
+/// whether or not they are present, and an interface holding only floating addresses is
+/// not listed.
+pub fn interfaces(
+    floating: &std::collections::BTreeSet<Ipv4Addr>,
+) -> Result<BTreeMap<String, Interface>, HostError> {
     let mut addrs: BTreeMap<String, Vec<Ipv4Cidr>> = BTreeMap::new();
     for ifa in nix::ifaddrs::getifaddrs().map_err(HostError::Ifaddrs)? {
         let (Some(addr), Some(mask)) = (ifa.address, ifa.netmask) else {
@@ -60,11 +76,17 @@ pub fn interfaces() -> Result<BTreeMap<String, Interface>, HostError> {
         let (Some(a), Some(m)) = (addr.as_sockaddr_in(), mask.as_sockaddr_in()) else {
             continue;
         };
+        if floating.contains(&a.ip()) {
+            continue;
+        }
         let prefix_len = u8::try_from(u32::from(m.ip()).count_ones()).unwrap_or(32);
-        addrs
-            .entry(ifa.interface_name)
-            .or_default()
-            .push(Ipv4Cidr::new(a.ip(), prefix_len));
+        let list = addrs
+            .entry(base_device(&ifa.interface_name).to_owned())
+            .or_default();
+        let cidr = Ipv4Cidr::new(a.ip(), prefix_len);
+        if !list.contains(&cidr) {
+            list.push(cidr);
+        }
     }
     let mut out = BTreeMap::new();
     for (name, cidrs) in addrs {
@@ -135,6 +157,13 @@ pub fn probe(ip: Ipv4Addr) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_are_not_interfaces() {
+        assert_eq!(base_device("eth0:1"), "eth0");
+        assert_eq!(base_device("eth0"), "eth0");
+        assert_eq!(base_device("bond0.12:3"), "bond0.12");
+    }
 
     #[test]
     fn macs_parse_strictly() {

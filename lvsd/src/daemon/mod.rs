@@ -1,48 +1,60 @@
 //! The forwarding daemon: `lvsd -c FILE`.
 //!
-//! Start-up: parse `lvs.cf` (an error stops here, naming `FILE:LINE`), build the desired
-//! table, program an [`Ipvs`] with it (`program::diff` from the empty table), read the host's
-//! interfaces, wrap everything in an [`Engine`], resolve the real servers' MACs (at most
-//! [`START_RESOLVE`]), attach the XDP/AF_XDP [`Datapath`] to the
-//! interfaces (a second lvsd on the same interfaces is refused there), steer the services'
-//! VIP:ports and the NAT real servers' replies to it, and log `lvsd: forwarding on …`.
+//! Start-up: parse `lvs.cf` (an error stops here, naming `FILE:LINE`), build the model
+//! ([`Director`]), program an [`Ipvs`] with its desired table, read the host's interfaces
+//! (by default the base interfaces of the VIPs' and `nat_router`'s devices in lvs.cf:
+//! `eth0:1` → `eth0`), wrap everything in an [`Engine`], resolve the real servers' MACs (at
+//! most [`START_RESOLVE`]), attach the XDP/AF_XDP [`Datapath`] (a second lvsd on the same
+//! interfaces is refused there), steer the services to it, open the control socket, start
+//! the control thread (API server and nanny supervision) and log `lvsd: forwarding on …`.
 //!
-//! The loop: one worker thread (this one) owns the engine and the sockets. It blocks in
-//! `poll(2)` until frames arrive or the engine's next deadline, bounded by [`MAX_SLEEP`]
-//! so that signals and neighbour retries are noticed: an idle lvsd wakes a few times a second
-//! and uses no measurable CPU. Signals only set flags: SIGTERM/SIGINT stop the loop, SIGHUP
-//! reloads the file (a bad file is logged and the running table stays as it is).
+//! Threads:
+//! - **the worker** (this thread) owns the engine, the model and the sockets. It blocks in
+//!   `poll(2)` until frames arrive, the engine's next deadline, a command (the control
+//!   thread wakes it through the data path's eventfd, [`ipvs_core::io::Waker`]) or
+//!   [`MAX_SLEEP`] (signals, neighbour retries). Between batches of frames it drains
+//!   commands: API requests, nanny verdicts, SIGHUP reloads. Each command changes the model;
+//!   the difference between the model's desired table and the engine is applied at once
+//!   (`state::State::sync`).
+//! - **the control thread** runs a single-threaded tokio runtime: the hyper API server on
+//!   the Unix socket (`control::server`) and the nanny supervisor (`supervise`). It never
+//!   touches the engine.
 //!
-//! Shutdown: dropping the [`Datapath`] closes the bpf links, so no XDP program stays on any
-//! interface, even if lvsd is killed with SIGKILL (the kernel closes the link with the
-//! process).
+//! Signals only set flags: SIGTERM/SIGINT stop (nannies are stopped, the socket removed,
+//! the XDP programs detached), SIGHUP reloads the file (a bad file is logged and nothing
+//! running changes).
 //!
 //! lvsd never forks: run it under systemd (`systemd/lvsd.service`) or pulse.
 
 mod host;
 mod neigh;
 mod report;
+pub mod state;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::Ipv4Addr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use ipvs_core::conn::{ConnTableConfig, TimeoutUpdate};
 use ipvs_core::engine::{Engine, EngineConfig, EngineConfigError, FwmarkRule, Ipv4Cidr};
-use ipvs_core::io::{Datapath, DatapathConfig, Frame, Ingress, IoError, Steering};
+use ipvs_core::io::{Datapath, DatapathConfig, Frame, Ingress, IoError};
 use ipvs_core::ipvs::{Ipvs, IpvsConfig, IpvsError};
 use ipvs_core::time::Instant;
-use ipvs_core::types::{ForwardMethod, Protocol};
 use tracing::{error, info, warn};
 
-use crate::desired::{DesiredTable, ServiceKey, desired_table};
+use crate::control::server::{self, ApiCounters, OpError, WorkerHandle, WorkerRequest};
 use crate::lvscf::{self, Config, LvsCfError, SystemLookup};
-use crate::program::{self, ApplyError};
+use crate::model::{Command, Director};
+use crate::program::ApplyError;
+use crate::supervise::{self, NannyList, Verdict};
+use state::{NannySettings, State, StatusExtra};
 
-pub use host::HostError;
+pub use host::{HostError, base_device};
 
 /// Longest the worker sleeps without looking at signals and pending neighbours.
 pub const MAX_SLEEP: Duration = Duration::from_millis(200);
@@ -57,13 +69,26 @@ pub const SPIN: Duration = Duration::from_micros(50);
 /// Connections (plus persistence templates) the table holds at most.
 pub const MAX_CONNS: usize = 1 << 20;
 
+/// Piranha's compile-time nanny path, lvs.cf's `client_monitor` default.
+pub const DEFAULT_NANNY: &str = "/usr/sbin/nanny";
+
 /// How lvsd was asked to run.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// The configuration file.
     pub config: PathBuf,
-    /// Interfaces to attach to; empty = every interface with an IPv4 address except `lo`.
+    /// Interfaces to attach to; empty = the base interfaces of the devices in lvs.cf.
     pub interfaces: Vec<String>,
+    /// The control socket.
+    pub socket: PathBuf,
+    /// The nanny program, overriding lvs.cf's `client_monitor`.
+    pub nanny: Option<PathBuf>,
+    /// Run no nannies (every active real server counts as healthy).
+    pub no_nannies: bool,
+    /// Pass `-v` to nannies.
+    pub verbose: bool,
+    /// Pass `--nodaemon` to nannies.
+    pub nodaemon: bool,
 }
 
 /// Why lvsd stopped with an error.
@@ -76,7 +101,10 @@ pub enum DaemonError {
     #[error(transparent)]
     Host(#[from] HostError),
     /// No interface to attach to.
-    #[error("no interface with an IPv4 address to attach to (use --interface)")]
+    #[error(
+        "no interface to attach to: lvs.cf names no device (address = VIP eth0:1) and \
+         --interface was not given"
+    )]
     NoInterfaces,
     /// The desired table could not be programmed.
     #[error(transparent)]
@@ -93,6 +121,144 @@ pub enum DaemonError {
     /// Signal handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(#[source] std::io::Error),
+    /// The control socket could not be opened.
+    #[error("control socket {path}: {source}")]
+    Socket {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another lvsd answers on the control socket.
+    #[error("control socket {0} is in use: another lvsd is running (or use --socket)")]
+    SocketInUse(PathBuf),
+    /// The control thread could not be started.
+    #[error("cannot start the control thread: {0}")]
+    Thread(#[source] std::io::Error),
+    /// A nanny kept dying and `hard_shutdown = 1`.
+    #[error("giving up: {0} (hard_shutdown = 1)")]
+    NannyGaveUp(String),
+}
+
+/// The interfaces lvs.cf names: the base devices of the active services' `address` lines
+/// and of `nat_router`, in file order.
+pub fn config_interfaces(cfg: &Config) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let devices = cfg
+        .active_virtuals()
+        .filter_map(|v| v.address.as_ref())
+        .chain(cfg.global.nat_router.as_ref());
+    for a in devices {
+        let base = base_device(&a.device).to_owned();
+        if !base.is_empty() && !out.contains(&base) {
+            out.push(base);
+        }
+    }
+    out
+}
+
+/// Addresses that float between directors: the VIPs and the NAT router address.
+fn floating_addresses(cfg: &Config) -> BTreeSet<Ipv4Addr> {
+    cfg.active_virtuals()
+        .chain(&cfg.virtuals)
+        .filter_map(|v| v.address.as_ref().map(|a| a.addr))
+        .chain(cfg.global.nat_router.as_ref().map(|a| a.addr))
+        .collect()
+}
+
+/// The nanny program: `--nanny`, else `client_monitor`; when that is Piranha's default path
+/// and missing, the `nanny` installed beside this lvsd (a build tree, a non-/usr prefix).
+fn nanny_program(opts: &Options, cfg: &Config) -> Option<PathBuf> {
+    if let Some(p) = &opts.nanny {
+        return Some(p.clone());
+    }
+    let configured = cfg
+        .active_virtuals()
+        .map(|v| v.client_monitor.clone())
+        .next()?;
+    if configured != Path::new(DEFAULT_NANNY) || configured.exists() {
+        return None; // use each service's client_monitor
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join("nanny")))
+        .filter(|p| p.exists())
+}
+
+/// Binds the control socket with mode 0600, creating its directory (0755) if needed and
+/// replacing a stale socket file. Refuses when another lvsd answers on it.
+fn bind_socket(path: &Path) -> Result<std::os::unix::net::UnixListener, DaemonError> {
+    let err = |source| DaemonError::Socket {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(DaemonError::SocketInUse(path.to_owned()));
+        }
+        std::fs::remove_file(path).map_err(err)?;
+    }
+    // The socket file is created with the umask's permissions; no other thread runs yet,
+    // so narrowing the process umask around bind(2) leaves no window where it is open.
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+    let bound = std::os::unix::net::UnixListener::bind(path);
+    nix::sys::stat::umask(old);
+    let listener = bound.map_err(err)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+    listener.set_nonblocking(true).map_err(err)?;
+    Ok(listener)
+}
+
+/// Piranha's `--test-start`: what lvsd would do, without doing it. Reads the file, then
+/// returns the interfaces it would attach to, the IPVS table (`ipvsadm -S -n` format) and
+/// the nanny command lines it would start, one per line. Touches no interface, socket or
+/// process.
+pub fn test_start(opts: &Options) -> Result<String, DaemonError> {
+    let file = opts.config.display().to_string();
+    let cfg = lvscf::load(&opts.config, &SystemLookup::default())?;
+    let names: Vec<String> = if opts.interfaces.is_empty() {
+        config_interfaces(&cfg)
+    } else {
+        opts.interfaces
+            .iter()
+            .map(|n| base_device(n).to_owned())
+            .collect()
+    };
+    let nanny = NannySettings {
+        program: nanny_program(opts, &cfg),
+        verbose: opts.verbose,
+        nodaemon: opts.nodaemon,
+        socket: opts.socket.clone(),
+    };
+    let state = State::new(Director::new(&file, cfg), nanny);
+    let mut out = format!("# would attach to: {}\n", names.join(" "));
+    out.push_str(&format!("# would listen on: {}\n", opts.socket.display()));
+    out.push_str("# would program:\n");
+    out.push_str(&crate::check::render_ipvsadm_save(
+        &state.director.desired(),
+    ));
+    if opts.no_nannies {
+        out.push_str("# would start no nannies (--no-nannies)\n");
+    } else {
+        out.push_str("# would start:\n");
+        for spec in state.nannies().nannies.values() {
+            out.push_str(&spec.program.display().to_string());
+            for a in &spec.args {
+                if a.is_empty() || a.contains([' ', '"', '\\', '\'']) {
+                    out.push_str(&format!(" '{}'", a.replace('\'', "'\\''")));
+                } else {
+                    out.push(' ');
+                    out.push_str(a);
+                }
+            }
+            out.push('\n');
+        }
+    }
+    Ok(out)
 }
 
 /// Runs lvsd until SIGTERM or SIGINT.
@@ -100,16 +266,19 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
     let file = opts.config.display().to_string();
     let lookup = SystemLookup::default();
     let cfg = lvscf::load(&opts.config, &lookup)?;
-    let mut current = desired_table(&file, &cfg);
-    for w in cfg.warnings.iter().chain(&current.warnings) {
+    let director = Director::new(&file, cfg.clone());
+    for w in cfg.warnings.iter().chain(&director.configured().warnings) {
         warn!("{w}");
     }
 
-    let host_ifs = host::interfaces()?;
+    let host_ifs = host::interfaces(&floating_addresses(&cfg))?;
     let names: Vec<String> = if opts.interfaces.is_empty() {
-        host_ifs.keys().cloned().collect()
+        config_interfaces(&cfg)
     } else {
-        opts.interfaces.clone()
+        opts.interfaces
+            .iter()
+            .map(|n| base_device(n).to_owned())
+            .collect()
     };
     if names.is_empty() {
         return Err(DaemonError::NoInterfaces);
@@ -138,10 +307,6 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         ..IpvsConfig::default()
     });
     set_timeouts(&mut ipvs, &cfg)?;
-    program::apply(
-        &mut ipvs,
-        &program::diff(&DesiredTable::default(), &current),
-    )?;
     let mut engine = Engine::new(
         EngineConfig {
             interfaces,
@@ -150,6 +315,14 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         },
         ipvs,
     )?;
+    let nanny = NannySettings {
+        program: nanny_program(opts, &cfg),
+        verbose: opts.verbose,
+        nodaemon: opts.nodaemon,
+        socket: opts.socket.clone(),
+    };
+    let mut state = State::new(director, nanny);
+    state.start(&mut engine)?;
 
     let epoch = std::time::Instant::now();
     let clock =
@@ -159,11 +332,7 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
     // Resolve the real servers before forwarding starts, so that no first packet waits for
     // ARP (a lost first UDP datagram, a TCP SYN retransmitted a second later).
     let mut resolver = neigh::Resolver::new(ifindex_by_name);
-    for s in &current.services {
-        for d in &s.dests {
-            resolver.want(d.addr);
-        }
-    }
+    want_all(&mut resolver, &state);
     let unresolved = resolver.settle(&mut engine, clock, START_RESOLVE);
     if unresolved > 0 {
         warn!(
@@ -173,7 +342,8 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
     }
 
     let mut dp = Datapath::new(&DatapathConfig::new(names.iter().cloned()))?;
-    steer(dp.steering(), &current, true);
+    let steering = dp.steering().clone();
+    state.sync(&mut engine, Some(&steering));
 
     let stop = Arc::new(AtomicBool::new(false));
     let reload = Arc::new(AtomicBool::new(false));
@@ -183,26 +353,67 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
     signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))
         .map_err(DaemonError::Signals)?;
 
+    let listener = bind_socket(&opts.socket)?;
+    let (req_tx, req_rx) = mpsc::sync_channel::<WorkerRequest>(server::QUEUE);
+    let (verdict_tx, verdict_rx) = mpsc::channel::<Verdict>();
+    let initial_nannies = if opts.no_nannies {
+        NannyList::default()
+    } else {
+        state.nannies()
+    };
+    let (nanny_tx, nanny_rx) = tokio::sync::watch::channel(initial_nannies);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let counters = Arc::new(ApiCounters::default());
+    let nannies_running = Arc::new(AtomicUsize::new(0));
+    let control = {
+        let handle = WorkerHandle::new(req_tx, dp.waker());
+        let counters = Arc::clone(&counters);
+        let running = Arc::clone(&nannies_running);
+        let waker = dp.waker();
+        std::thread::Builder::new()
+            .name("lvsd-control".into())
+            .spawn(move || {
+                control_thread(
+                    listener, handle, counters, nanny_rx, stop_rx, verdict_tx, waker, running,
+                );
+            })
+            .map_err(DaemonError::Thread)?
+    };
+
     let modes: Vec<String> = dp
         .modes()
         .into_iter()
         .map(|(n, m)| format!("{n} ({m:?})"))
         .collect();
     info!(
-        services = current.services.len(),
+        services = state.actual().services.len(),
+        socket = %opts.socket.display(),
         "lvsd: forwarding on {}",
         modes.join(", ")
     );
 
+    let mut outcome = Ok(());
     while !stop.load(Ordering::Relaxed) {
         if reload.swap(false, Ordering::Relaxed) {
-            current = reload_config(opts, &file, &mut engine, dp.steering(), current);
-            // Real servers added by the reload: resolve them before their first packet.
-            for s in &current.services {
-                for d in &s.dests {
-                    resolver.want(d.addr);
-                }
+            reload_config(opts, &mut state, &mut engine, &steering);
+            if !opts.no_nannies {
+                nanny_tx.send_replace(state.nannies());
             }
+            // Real servers added by the reload: resolve them before their first packet.
+            want_all(&mut resolver, &state);
+        }
+        // Commands from the control thread, between two batches of frames.
+        while let Ok(req) = req_rx.try_recv() {
+            let extra = StatusExtra {
+                nannies_running: nannies_running.load(Ordering::Relaxed),
+                api_errors: counters.errors.load(Ordering::Relaxed),
+            };
+            let answer = state.answer(req.op, &mut engine, Some(&steering), &extra);
+            let _ = req.reply.send(answer);
+        }
+        if let Ok(Verdict::GiveUp(why)) = verdict_rx.try_recv() {
+            outcome = Err(DaemonError::NannyGaveUp(why));
+            break;
         }
         let now = clock();
         let sleep = engine
@@ -223,7 +434,10 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         match dp.poll(Some(timeout), &mut handler) {
             Ok(0) => {}
             Ok(_) => last_frames = Some(std::time::Instant::now()),
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                outcome = Err(e.into());
+                break;
+            }
         }
         let now = clock();
         if engine.poll_timeout().is_some_and(|t| t <= now) {
@@ -232,12 +446,74 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         resolver.tick(&mut engine, now);
         reporter.tick(&engine, now);
     }
-    info!(
-        "lvsd: shutting down (signal); detaching from {}",
-        names.join(", ")
-    );
+    match &outcome {
+        Ok(()) => info!("lvsd: shutting down (signal); stopping nannies"),
+        Err(e) => error!("lvsd: shutting down: {e}; stopping nannies"),
+    }
+    // Refuse what is still queued, stop the control thread (it stops the nannies).
+    let _ = stop_tx.send(true);
+    drop(nanny_tx);
+    while let Ok(req) = req_rx.try_recv() {
+        let _ = req.reply.send(Err(OpError::ShuttingDown));
+    }
+    drop(req_rx);
+    if control.join().is_err() {
+        error!("the control thread panicked");
+    }
+    let _ = std::fs::remove_file(&opts.socket);
+    info!("lvsd: detaching from {}", names.join(", "));
     drop(dp);
-    Ok(())
+    outcome
+}
+
+fn want_all(resolver: &mut neigh::Resolver, state: &State) {
+    for s in &state.director.configured().services {
+        for d in &s.dests {
+            resolver.want(d.addr);
+        }
+        if let Some(sorry) = state.director.sorry_dest(s) {
+            resolver.want(sorry.addr);
+        }
+    }
+}
+
+/// The control thread: a current-thread tokio runtime with the API server and the nanny
+/// supervisor. Returns once the supervisor has stopped every nanny.
+#[allow(clippy::too_many_arguments)]
+fn control_thread(
+    listener: std::os::unix::net::UnixListener,
+    handle: WorkerHandle,
+    counters: Arc<ApiCounters>,
+    nannies: tokio::sync::watch::Receiver<NannyList>,
+    stop: tokio::sync::watch::Receiver<bool>,
+    verdicts: mpsc::Sender<Verdict>,
+    waker: ipvs_core::io::Waker,
+    running: Arc<AtomicUsize>,
+) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!("cannot start the control runtime: {e}; no API, no nannies");
+            return;
+        }
+    };
+    rt.block_on(async move {
+        let listener = match tokio::net::UnixListener::from_std(listener) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                error!("control socket: {e}; the API is off");
+                None
+            }
+        };
+        let api = listener.map(|l| tokio::spawn(server::serve(l, handle, counters)));
+        supervise::run(nannies, stop, verdicts, waker, running).await;
+        if let Some(api) = api {
+            api.abort();
+        }
+    });
 }
 
 fn to_io_verdict(v: ipvs_core::engine::Verdict) -> ipvs_core::io::Verdict {
@@ -275,82 +551,33 @@ fn fwmark_rules(cfg: &Config) -> Vec<FwmarkRule> {
         .collect()
 }
 
-/// Adds (or removes) the BPF steering entries of `table`: each service's VIP:port, a
-/// whole-address catch-all for fwmark services, and each NAT real server's address:port.
-fn steer(steering: &Steering, table: &DesiredTable, add: bool) {
-    for s in &table.services {
-        let entries: Vec<(std::net::Ipv4Addr, u16, Protocol)> = match s.key {
-            ServiceKey::Inet {
-                protocol,
-                addr,
-                port,
-            } => vec![(addr, port, protocol)],
-            ServiceKey::Fwmark(_) => vec![(s.vip, 0, Protocol::Tcp), (s.vip, 0, Protocol::Udp)],
-        };
-        for (vip, port, proto) in entries {
-            let r = if add {
-                steering.add_service(vip, port, proto)
-            } else {
-                steering.remove_service(vip, port, proto)
-            };
-            if let Err(e) = r {
-                error!(%vip, port, "cannot update the XDP service map: {e}");
-            }
-        }
-        for d in s.dests.iter().filter(|d| d.method == ForwardMethod::Masq) {
-            let protos: &[Protocol] = match s.key {
-                ServiceKey::Inet { protocol, .. } => &[protocol][..],
-                ServiceKey::Fwmark(_) => &[Protocol::Tcp, Protocol::Udp],
-            };
-            for &proto in protos {
-                let r = if add {
-                    steering.add_reply(d.addr, d.port, proto)
-                } else {
-                    steering.remove_reply(d.addr, d.port, proto).map(drop)
-                };
-                if let Err(e) = r {
-                    error!(rip = %d.addr, port = d.port, "cannot update the XDP reply map: {e}");
-                }
-            }
-        }
-    }
-}
-
-/// SIGHUP: re-reads the file; applies the difference, or keeps everything as it is when the
-/// file is invalid or a change is refused. Returns the table now in force.
+/// SIGHUP: re-reads the file and hands it to the model as a command; the difference is
+/// applied. A bad file is logged and nothing running changes.
 fn reload_config(
     opts: &Options,
-    file: &str,
+    state: &mut State,
     engine: &mut Engine,
-    steering: &Steering,
-    current: DesiredTable,
-) -> DesiredTable {
+    steering: &ipvs_core::io::Steering,
+) {
+    let file = opts.config.display().to_string();
+    info!("rereading configuration file {file}");
     let cfg = match lvscf::load(&opts.config, &SystemLookup::default()) {
         Ok(cfg) => cfg,
         Err(e) => {
             error!("reload refused, the running table is unchanged: {e}");
-            return current;
+            return;
         }
     };
-    let desired = desired_table(file, &cfg);
-    let changes = program::diff(&current, &desired);
     if let Err(e) = set_timeouts(engine.ipvs_mut(), &cfg) {
         error!("reload: timeouts not changed: {e}");
     }
-    match program::apply(engine.ipvs_mut(), &changes) {
-        Ok(()) => {
-            steer(steering, &current, false);
-            steer(steering, &desired, true);
-            info!(changes = changes.len(), "reloaded {file}");
-            desired
-        }
-        Err(e) => {
-            // Changes before the failing one are applied; steer what the engine now has.
-            error!("reload stopped at a refused change: {e}");
-            steer(steering, &desired, true);
-            current
-        }
+    let before = state.actual().clone();
+    if let Err(e) = state.command(Command::Reload(Box::new(cfg)), engine, Some(steering)) {
+        error!("reload refused: {e}");
+        return;
     }
+    let changes = crate::program::diff(&before, state.actual());
+    info!(changes = changes.len(), "reloaded {file}");
 }
 
 /// A secret seed for the connection hash and the random schedulers.

@@ -234,13 +234,15 @@ fn plug(lab: &Lab, h: &Host, i: &Iface) -> Result<(), LabError> {
 fn configure_host(lab: &Lab, b: &LabBuilder, h: &Host) -> Result<(), LabError> {
     match (h.role, h.mode) {
         (Role::Director(j), _) => {
+            // As an operator's director (and pulse) holds them: on alias labels, in the
+            // interface's subnet (`address = VIP eth0:1`, `nat_router = IP eth1:1`).
             if b.vip_on == Some(j) {
-                for vip in &b.vips {
-                    lab.add_address(h.role, "eth0", &format!("{vip}/32"))?;
+                for (k, vip) in b.vips.iter().enumerate() {
+                    lab.add_label(h.role, "eth0", k + 1, &format!("{vip}/{PREFIX}"))?;
                 }
             }
             if b.nat_router_on == Some(j) {
-                lab.add_address(h.role, "eth1", &format!("{NAT_ROUTER}/{PREFIX}"))?;
+                lab.add_label(h.role, "eth1", 1, &format!("{NAT_ROUTER}/{PREFIX}"))?;
             }
         }
         (_, Some(Mode::Nat)) => {

@@ -9,7 +9,7 @@
 //!   DR/TUN rs<k>     eth0 198.18.0.51+k                          |
 //!   NAT rs<k>                                          eth0 198.19.0.11+k
 //!
-//!   VIP 198.18.0.10 (/32 on d0 eth0; /32 on lo of DR/TUN real servers)
+//!   VIP 198.18.0.10 (/24 on d0 eth0, label eth0:1; /32 on lo of DR/TUN real servers)
 //!   NAT router 198.19.0.254 (on d0 eth1): NAT real servers' default gateway
 //! ```
 //!
@@ -269,8 +269,8 @@ impl LabBuilder {
         self
     }
 
-    /// Which director holds the floating addresses (the VIPs as `/32` on `eth0`, and
-    /// [`NAT_ROUTER`] on `eth1`) when the lab starts: `Some(0)` by default, so that a single
+    /// Which director holds the floating addresses (the VIPs on the alias labels `eth0:1`,
+    /// `eth0:2`, …, and [`NAT_ROUTER`] on `eth1:1`, as pulse puts them) when the lab starts: `Some(0)` by default, so that a single
     /// director works without `pulse`; `None` leaves them to `pulse`.
     pub fn floating_on(mut self, director: Option<usize>) -> Self {
         self.vip_on = director;
@@ -508,6 +508,20 @@ impl Lab {
     /// Adds `cidr` (`"198.18.0.20/32"`) to `ifname` in `role`'s namespace.
     pub fn add_address(&self, role: Role, ifname: &str, cidr: &str) -> Result<(), LabError> {
         self.ip(role, ["addr", "add", cidr, "dev", ifname])
+            .map(drop)
+    }
+
+    /// Adds `cidr` to `ifname` in `role`'s namespace on the alias label `ifname:n`, as
+    /// `address = VIP eth0:1` in lvs.cf means (`ip addr add VIP/24 dev eth0 label eth0:1`).
+    pub fn add_label(
+        &self,
+        role: Role,
+        ifname: &str,
+        n: usize,
+        cidr: &str,
+    ) -> Result<(), LabError> {
+        let label = format!("{ifname}:{n}");
+        self.ip(role, ["addr", "add", cidr, "dev", ifname, "label", &label])
             .map(drop)
     }
 

@@ -1,0 +1,298 @@
+//! The control API's vocabulary: paths, service ids and the JSON bodies, shared by the
+//! server (inside lvsd) and its clients (nanny, lvsadm, pulse). Documented for operators in
+//! `docs/api.md`; this file is the source of truth.
+//!
+//! Versioned paths, all under `/v1`:
+//!
+//! | method | path | body → answer |
+//! |---|---|---|
+//! | GET | `/v1/status` | → [`StatusView`] |
+//! | GET | `/v1/services` | → [`ServicesView`] |
+//! | GET | `/v1/services/{service}` | → [`ServiceView`] |
+//! | GET | `/v1/services/{service}/servers/{rip}:{rport}` | → [`ServerView`] |
+//! | PATCH | `/v1/services/{service}/servers/{rip}:{rport}` | [`ServerPatch`] → [`ServerView`] |
+//!
+//! `{service}` is a [`ServiceId`]: `tcp:VIP:PORT`, `udp:VIP:PORT` or `fwmark:MARK`. Errors
+//! answer with a status (400 malformed, 404 unknown, 405 method, 408 request too slow, 413
+//! body too large, 422 a value out of range, 503 shutting down) and an [`ErrorBody`].
+//!
+//! Pure data: no I/O, never panics.
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::str::FromStr;
+
+use ipvs_core::service::ServiceKey;
+use ipvs_core::types::Protocol;
+use serde::{Deserialize, Serialize};
+
+/// The API version, the first path segment.
+pub const VERSION: &str = "v1";
+
+/// Where lvsd listens unless told otherwise (`lvsd --socket`, `LVSD_SOCKET`).
+pub const DEFAULT_SOCKET: &str = "/run/lvsd/lvsd.sock";
+
+/// Environment variable naming the socket for lvsd's clients (nanny inherits it).
+pub const SOCKET_ENV: &str = "LVSD_SOCKET";
+
+/// Largest request body the server reads.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// A virtual service as it appears in paths: `tcp:VIP:PORT`, `udp:VIP:PORT`, `fwmark:MARK`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServiceId(pub ServiceKey);
+
+impl fmt::Display for ServiceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            ServiceKey::Inet {
+                protocol,
+                addr,
+                port,
+            } => {
+                let p = match protocol {
+                    Protocol::Tcp => "tcp",
+                    Protocol::Udp => "udp",
+                };
+                write!(f, "{p}:{addr}:{port}")
+            }
+            ServiceKey::Fwmark(m) => write!(f, "fwmark:{m}"),
+        }
+    }
+}
+
+/// Why a service id did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bad service id {0:?}: expected tcp:VIP:PORT, udp:VIP:PORT or fwmark:MARK")]
+pub struct BadServiceId(pub String);
+
+impl FromStr for ServiceId {
+    type Err = BadServiceId;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || BadServiceId(s.to_owned());
+        let (kind, rest) = s.split_once(':').ok_or_else(bad)?;
+        let protocol = match kind {
+            "tcp" => Protocol::Tcp,
+            "udp" => Protocol::Udp,
+            "fwmark" => {
+                let mark = rest.parse::<u32>().map_err(|_| bad())?;
+                return if mark == 0 {
+                    Err(bad())
+                } else {
+                    Ok(ServiceId(ServiceKey::Fwmark(mark)))
+                };
+            }
+            _ => return Err(bad()),
+        };
+        let sa = rest.parse::<SocketAddrV4>().map_err(|_| bad())?;
+        Ok(ServiceId(ServiceKey::Inet {
+            protocol,
+            addr: *sa.ip(),
+            port: sa.port(),
+        }))
+    }
+}
+
+impl Serialize for ServiceId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ServiceId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The path of one real server of a service.
+pub fn server_path(service: &ServiceId, server: SocketAddrV4) -> String {
+    format!("/{VERSION}/services/{service}/servers/{server}")
+}
+
+/// What a health checker or an operator says about a real server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServerState {
+    /// In the table with its weight.
+    Up,
+    /// Out of the table (removed; its connections follow `expire_nodest_conn`).
+    Down,
+    /// In the table with weight 0: no new connections, existing ones go on.
+    Quiesced,
+}
+
+impl fmt::Display for ServerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ServerState::Up => "up",
+            ServerState::Down => "down",
+            ServerState::Quiesced => "quiesced",
+        })
+    }
+}
+
+/// `PATCH …/servers/{rip}:{rport}`: every field optional; absent fields stay as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerPatch {
+    /// New state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<ServerState>,
+    /// New weight (0..=65535; the kernel's limit is i32 but ipvsadm takes 0..65535).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+    /// Why (a probe's message); shown in the status and the log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Largest weight the API accepts (ipvsadm's range).
+pub const MAX_WEIGHT: u32 = 65535;
+
+/// Traffic counters (`ipvsadm --stats`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatsView {
+    /// Connections scheduled.
+    pub conns: u64,
+    /// Packets client → real server.
+    pub in_pkts: u64,
+    /// Packets real server → client (NAT only).
+    pub out_pkts: u64,
+    /// Bytes client → real server.
+    pub in_bytes: u64,
+    /// Bytes real server → client (NAT only).
+    pub out_bytes: u64,
+}
+
+/// One real server of a service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerView {
+    /// `RIP:RPORT`.
+    pub address: SocketAddrV4,
+    /// The `server` section's name (empty for the sorry server).
+    pub name: String,
+    /// `masq`, `route` or `tunnel`.
+    pub method: String,
+    /// Weight in lvs.cf.
+    pub config_weight: u32,
+    /// Weight asked for at run time (a health checker's slow start or load monitor).
+    pub weight: u32,
+    /// State asked for (by the health checker or an operator).
+    pub state: ServerState,
+    /// Why the state is what it is.
+    pub reason: String,
+    /// Whether this is the service's sorry server.
+    pub sorry: bool,
+    /// Whether the engine holds it now, and with which weight.
+    pub in_table: bool,
+    /// Weight in the engine (0 when quiesced; absent when not in the table).
+    pub table_weight: Option<u32>,
+    /// Active connections (`ActiveConn`).
+    pub active_conns: u32,
+    /// Inactive connections (`InActConn`).
+    pub inactive_conns: u32,
+    /// Persistence templates pointing at it.
+    pub persistent_conns: u32,
+    /// Traffic.
+    pub stats: StatsView,
+}
+
+/// One virtual service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceView {
+    /// Path id.
+    pub id: ServiceId,
+    /// The `virtual` section's name.
+    pub name: String,
+    /// The virtual address.
+    pub vip: Ipv4Addr,
+    /// Scheduler name (`wlc`, …).
+    pub scheduler: String,
+    /// Persistence timeout in seconds.
+    pub persistent: Option<u32>,
+    /// Whether the sorry server is in the table now.
+    pub sorry_active: bool,
+    /// Real servers (configured, then the sorry server if any).
+    pub servers: Vec<ServerView>,
+    /// Traffic.
+    pub stats: StatsView,
+}
+
+/// `GET /v1/services`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServicesView {
+    /// In lvs.cf order.
+    pub services: Vec<ServiceView>,
+}
+
+/// `GET /v1/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusView {
+    /// lvsd's version.
+    pub version: String,
+    /// The configuration file.
+    pub config: String,
+    /// Number of services.
+    pub services: usize,
+    /// Connections (and templates) in the table.
+    pub connections: usize,
+    /// Supervised nannies running now.
+    pub nannies_running: usize,
+    /// API requests refused (malformed, unknown, too slow).
+    pub api_errors: u64,
+}
+
+/// The body of every error answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What was wrong, for a human.
+    pub error: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_ids_round_trip_and_refuse_junk() {
+        for s in ["tcp:198.18.0.10:80", "udp:198.18.0.10:53", "fwmark:7"] {
+            let id: ServiceId = s.parse().expect("valid id");
+            assert_eq!(id.to_string(), s);
+        }
+        for s in [
+            "",
+            "tcp",
+            "tcp:198.18.0.10",
+            "sctp:198.18.0.10:80",
+            "tcp:198.18.0.300:80",
+            "tcp:198.18.0.10:70000",
+            "fwmark:0",
+            "fwmark:x",
+        ] {
+            assert!(s.parse::<ServiceId>().is_err(), "{s} must not parse");
+        }
+    }
+
+    #[test]
+    fn patch_refuses_unknown_fields_and_bad_states() {
+        let p: ServerPatch =
+            serde_json::from_str(r#"{"state":"quiesced","reason":"probe"}"#).expect("valid");
+        assert_eq!(p.state, Some(ServerState::Quiesced));
+        assert_eq!(p.weight, None);
+        assert!(serde_json::from_str::<ServerPatch>(r#"{"state":"sideways"}"#).is_err());
+        assert!(serde_json::from_str::<ServerPatch>(r#"{"wieght":3}"#).is_err());
+        assert!(serde_json::from_str::<ServerPatch>(r#"{"weight":-1}"#).is_err());
+    }
+
+    #[test]
+    fn server_paths() {
+        let id: ServiceId = "tcp:198.18.0.10:80".parse().expect("valid");
+        let rs = SocketAddrV4::new(Ipv4Addr::new(198, 18, 1, 2), 8080);
+        assert_eq!(
+            server_path(&id, rs),
+            "/v1/services/tcp:198.18.0.10:80/servers/198.18.1.2:8080"
+        );
+    }
+}

@@ -1,0 +1,410 @@
+//! The worker's side of the control plane: the [`Director`] model, what the engine and the
+//! XDP steering maps hold now (`actual`), and the one routine that brings them together
+//! ([`State::sync`]): `diff(actual, desired)` applied to the engine, then the steering
+//! entries added and removed *as a set difference*, so an unchanged service's entries are
+//! never touched and its packets never reach the kernel's stack.
+//!
+//! Order within one sync: engine changes first (removals, edits, additions — see
+//! `program::diff`), then new steering entries, then stale ones removed. A packet of a new
+//! service therefore never meets a steering entry without an engine service; a packet of a
+//! removed service meets either the engine's `NotMine` (dropped, counted) or, once its entry
+//! is gone, the kernel, which refuses it as it would without lvsd.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use ipvs_core::engine::Engine;
+use ipvs_core::io::Steering;
+use ipvs_core::types::{ForwardMethod, Protocol};
+use tracing::{error, info};
+
+use crate::control::api::{
+    ServerState, ServerView, ServiceId, ServiceView, ServicesView, StatsView, StatusView,
+};
+use crate::control::server::{Op, OpError, Reply};
+use crate::desired::{DesiredService, DesiredTable, ServiceKey};
+use crate::model::{Command, CommandError, Director, Event};
+use crate::nanny_args::nanny_args;
+use crate::program;
+use crate::supervise::{NannyList, NannySpec};
+
+/// One entry of the XDP steering maps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Steer {
+    /// A virtual service's VIP:port (port 0 = every port of the VIP).
+    Service(Ipv4Addr, u16, Protocol),
+    /// A NAT real server's replies (source address:port).
+    Reply(Ipv4Addr, u16, Protocol),
+}
+
+/// The steering entries `table` needs.
+pub fn steer_set(table: &DesiredTable) -> BTreeSet<Steer> {
+    let mut out = BTreeSet::new();
+    for s in &table.services {
+        let protos: &[Protocol] = match s.key {
+            ServiceKey::Inet { protocol, .. } => &[protocol][..],
+            ServiceKey::Fwmark(_) => &[Protocol::Tcp, Protocol::Udp],
+        };
+        for &p in protos {
+            match s.key {
+                ServiceKey::Inet { addr, port, .. } => out.insert(Steer::Service(addr, port, p)),
+                ServiceKey::Fwmark(_) => out.insert(Steer::Service(s.vip, 0, p)),
+            };
+            for d in s.dests.iter().filter(|d| d.method == ForwardMethod::Masq) {
+                out.insert(Steer::Reply(d.addr, d.port, p));
+            }
+        }
+    }
+    out
+}
+
+fn steer_one(steering: &Steering, e: Steer, add: bool) {
+    let r = match (e, add) {
+        (Steer::Service(a, port, p), true) => steering.add_service(a, port, p),
+        (Steer::Service(a, port, p), false) => steering.remove_service(a, port, p),
+        (Steer::Reply(a, port, p), true) => steering.add_reply(a, port, p),
+        (Steer::Reply(a, port, p), false) => steering.remove_reply(a, port, p).map(drop),
+    };
+    if let Err(err) = r {
+        error!(entry = ?e, "cannot update the XDP steering maps: {err}");
+    }
+}
+
+/// Settings of the process that shape the nanny list.
+#[derive(Debug, Clone)]
+pub struct NannySettings {
+    /// The nanny program (`--nanny`, else `client_monitor`, else the one beside lvsd).
+    pub program: Option<std::path::PathBuf>,
+    /// Pass `-v`.
+    pub verbose: bool,
+    /// Pass `--nodaemon`.
+    pub nodaemon: bool,
+    /// The control socket, passed as `LVSD_SOCKET`.
+    pub socket: std::path::PathBuf,
+}
+
+/// The model plus what the engine holds.
+#[derive(Debug)]
+pub struct State {
+    /// The model.
+    pub director: Director,
+    actual: DesiredTable,
+    steered: BTreeSet<Steer>,
+    nanny: NannySettings,
+}
+
+impl State {
+    /// A state whose engine and steering maps are still empty.
+    pub fn new(director: Director, nanny: NannySettings) -> State {
+        State {
+            director,
+            actual: DesiredTable::default(),
+            steered: BTreeSet::new(),
+            nanny,
+        }
+    }
+
+    /// What the engine holds now.
+    pub fn actual(&self) -> &DesiredTable {
+        &self.actual
+    }
+
+    /// Programs the empty engine with the desired table (start-up; steering comes later,
+    /// once the data path exists). An engine refusal here stops lvsd.
+    pub fn start(&mut self, engine: &mut Engine) -> Result<(), program::ApplyError> {
+        let desired = self.director.desired();
+        program::apply(engine.ipvs_mut(), &program::diff(&self.actual, &desired))?;
+        self.actual = desired;
+        Ok(())
+    }
+
+    /// Brings the engine and the steering maps to the model's desired table. On a refused
+    /// engine change the rest is skipped and `actual` stays at what was applied before it
+    /// (the next sync retries).
+    pub fn sync(&mut self, engine: &mut Engine, steering: Option<&Steering>) {
+        let mut desired = self.director.desired();
+        let changes = program::diff(&self.actual, &desired);
+        if !changes.is_empty()
+            && let Err(e) = program::apply(engine.ipvs_mut(), &changes)
+        {
+            // The changes before the refused one are in; continue from what the engine
+            // really holds, so that the next command's diff is right.
+            error!("engine refused a change; the table stays as the engine holds it: {e}");
+            desired = program::engine_table(engine.ipvs(), &desired);
+        }
+        if let Some(steering) = steering {
+            let want = steer_set(&desired);
+            for e in want.difference(&self.steered) {
+                steer_one(steering, *e, true);
+            }
+            for e in self.steered.difference(&want) {
+                steer_one(steering, *e, false);
+            }
+            self.steered = want;
+        }
+        for s in &desired.services {
+            let was = self.actual.services.iter().find(|a| a.key == s.key);
+            let sorry = self.director.sorry_dest(s);
+            let has = |t: &DesiredService, a: Ipv4Addr| t.dests.iter().any(|d| d.addr == a);
+            if let Some(sorry) = sorry {
+                let now_in = has(s, sorry.addr);
+                let was_in = was.is_some_and(|w| has(w, sorry.addr));
+                if now_in && !was_in {
+                    info!(service = %s.name, sorry = %sorry.addr,
+                        "Virtual Server {}: No real servers; activate sorry_server {}", s.name, sorry.addr);
+                } else if was_in && !now_in {
+                    let n = s.dests.len();
+                    info!(service = %s.name, sorry = %sorry.addr,
+                        "Virtual Server {}: {n} real servers; deactivate sorry_server {}", s.name, sorry.addr);
+                }
+            }
+        }
+        self.actual = desired;
+    }
+
+    /// Applies a command to the model and syncs. Logs each event.
+    pub fn command(
+        &mut self,
+        cmd: Command,
+        engine: &mut Engine,
+        steering: Option<&Steering>,
+    ) -> Result<(), CommandError> {
+        let events = self.director.apply(cmd)?;
+        for ev in &events {
+            match ev {
+                Event::ServerState {
+                    service,
+                    server,
+                    state,
+                    reason,
+                } => info!(service = %service, rs = %server, state = %state, reason = %reason,
+                    "real server {server} of {service} is {state}: {reason}"),
+                Event::ServerWeight {
+                    service,
+                    server,
+                    weight,
+                } => info!(service = %service, rs = %server, weight,
+                    "real server {server} of {service}: weight {weight}"),
+            }
+        }
+        self.sync(engine, steering);
+        Ok(())
+    }
+
+    /// The nannies the model wants (one per active real server of each active service).
+    pub fn nannies(&self) -> NannyList {
+        let cfg = self.director.config();
+        let mut nannies = BTreeMap::new();
+        let method = cfg.global.network;
+        for s in &self.director.configured().services {
+            let Some(v) = cfg
+                .active_virtuals()
+                .find(|v| v.name == s.name && v.line == s.line)
+            else {
+                continue;
+            };
+            let program = self
+                .nanny
+                .program
+                .clone()
+                .unwrap_or_else(|| v.client_monitor.clone());
+            for rs in v.active_servers() {
+                let port = crate::lvscf::validate::effective_port(v, rs, method);
+                let server = SocketAddrV4::new(rs.address, port);
+                nannies.insert(
+                    (s.key, server),
+                    NannySpec {
+                        label: format!("{}/{}", v.name, rs.name),
+                        program: program.clone(),
+                        args: nanny_args(cfg, v, rs, self.nanny.verbose, self.nanny.nodaemon),
+                        env: vec![(
+                            crate::control::api::SOCKET_ENV.to_owned(),
+                            self.nanny.socket.display().to_string(),
+                        )],
+                    },
+                );
+            }
+        }
+        NannyList {
+            nannies,
+            hard_shutdown: cfg.global.hard_shutdown,
+        }
+    }
+
+    /// Answers an API request.
+    pub fn answer(
+        &mut self,
+        op: Op,
+        engine: &mut Engine,
+        steering: Option<&Steering>,
+        extra: &StatusExtra,
+    ) -> Result<Reply, OpError> {
+        match op {
+            Op::Status => Ok(Reply::Status(StatusView {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                config: self.director.file().to_owned(),
+                services: self.director.configured().services.len(),
+                connections: engine.ipvs().conns().len(),
+                nannies_running: extra.nannies_running,
+                api_errors: extra.api_errors,
+            })),
+            Op::Services => Ok(Reply::Services(ServicesView {
+                services: self
+                    .director
+                    .configured()
+                    .services
+                    .iter()
+                    .map(|s| self.service_view(s, engine))
+                    .collect(),
+            })),
+            Op::Service(id) => self
+                .find(&id)
+                .map(|s| Reply::Service(Box::new(self.service_view(s, engine)))),
+            Op::Server(id, addr) => {
+                let s = self.find(&id)?;
+                let v = self.service_view(s, engine);
+                v.servers
+                    .into_iter()
+                    .find(|x| x.address == addr)
+                    .map(|x| Reply::Server(Box::new(x)))
+                    .ok_or_else(|| {
+                        OpError::NotFound(
+                            CommandError::UnknownServer {
+                                service: id,
+                                server: addr,
+                            }
+                            .to_string(),
+                        )
+                    })
+            }
+            Op::Patch(id, addr, patch) => {
+                let cmd = Command::SetServer {
+                    service: id.0,
+                    server: addr,
+                    patch,
+                };
+                self.command(cmd, engine, steering).map_err(|e| match e {
+                    CommandError::WeightOutOfRange(_) => OpError::Invalid(e.to_string()),
+                    _ => OpError::NotFound(e.to_string()),
+                })?;
+                self.answer(Op::Server(id, addr), engine, steering, extra)
+            }
+        }
+    }
+
+    fn find(&self, id: &ServiceId) -> Result<&DesiredService, OpError> {
+        self.director
+            .configured()
+            .services
+            .iter()
+            .find(|s| s.key == id.0)
+            .ok_or_else(|| OpError::NotFound(CommandError::UnknownService(*id).to_string()))
+    }
+
+    fn service_view(&self, s: &DesiredService, engine: &Engine) -> ServiceView {
+        let table = engine.ipvs().services().get(&s.key);
+        let mut servers: Vec<ServerView> = s
+            .dests
+            .iter()
+            .map(|d| {
+                let addr = SocketAddrV4::new(d.addr, d.port);
+                let h = self.director.health(&s.key, addr);
+                let mut v = server_view(engine, table, addr, false);
+                v.name = d.name.clone();
+                v.method = method_name(d.method).to_owned();
+                v.config_weight = d.weight;
+                v.weight = h.weight.unwrap_or(d.weight);
+                v.state = h.state;
+                v.reason = h.reason;
+                v
+            })
+            .collect();
+        let sorry_active = self.director.sorry_active(&s.key);
+        if let Some(sorry) = self.director.sorry_dest(s) {
+            let addr = SocketAddrV4::new(sorry.addr, sorry.port);
+            let mut v = server_view(engine, table, addr, true);
+            v.method = method_name(sorry.method).to_owned();
+            v.config_weight = 1;
+            v.weight = 1;
+            v.state = if sorry_active {
+                ServerState::Up
+            } else {
+                ServerState::Down
+            };
+            v.reason = if sorry_active {
+                "no real server is up".into()
+            } else {
+                "a real server is up".into()
+            };
+            servers.push(v);
+        }
+        let st = engine.service_stats(&s.key);
+        ServiceView {
+            id: ServiceId(s.key),
+            name: s.name.clone(),
+            vip: s.vip,
+            scheduler: s.scheduler.name().to_owned(),
+            persistent: s.persistent,
+            sorry_active,
+            servers,
+            stats: StatsView {
+                conns: st.conns,
+                in_pkts: st.in_pkts,
+                out_pkts: st.out_pkts,
+                in_bytes: st.in_bytes,
+                out_bytes: st.out_bytes,
+            },
+        }
+    }
+}
+
+/// Figures the worker does not own, for `/v1/status`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StatusExtra {
+    /// Nannies running.
+    pub nannies_running: usize,
+    /// API requests refused.
+    pub api_errors: u64,
+}
+
+fn method_name(m: ForwardMethod) -> &'static str {
+    match m {
+        ForwardMethod::Masq => "masq",
+        ForwardMethod::Route => "route",
+        ForwardMethod::Tunnel => "tunnel",
+    }
+}
+
+fn server_view(
+    engine: &Engine,
+    table: Option<&ipvs_core::service::Service>,
+    addr: SocketAddrV4,
+    sorry: bool,
+) -> ServerView {
+    let dest = table.and_then(|t| t.find_dest(*addr.ip(), addr.port()));
+    let st = dest
+        .and_then(|d| engine.dest_stats(d.id()))
+        .unwrap_or_default();
+    ServerView {
+        address: addr,
+        name: String::new(),
+        method: String::new(),
+        config_weight: 0,
+        weight: 0,
+        state: ServerState::Up,
+        reason: String::new(),
+        sorry,
+        in_table: dest.is_some(),
+        table_weight: dest.map(|d| d.weight()),
+        active_conns: dest.map_or(0, |d| d.active_conns()),
+        inactive_conns: dest.map_or(0, |d| d.inactive_conns()),
+        persistent_conns: dest.map_or(0, |d| d.persist_conns()),
+        stats: StatsView {
+            conns: st.conns,
+            in_pkts: st.in_pkts,
+            out_pkts: st.out_pkts,
+            in_bytes: st.in_bytes,
+            out_bytes: st.out_bytes,
+        },
+    }
+}

@@ -1,0 +1,462 @@
+//! The one model of the running director: what lvs.cf asks for, what the health checkers
+//! report, and (later) runtime changes and the HA role. It answers [`Director::desired`],
+//! the IPVS table the engine should hold; lvsd's worker diffs that against what the engine
+//! and the steering maps hold and applies the difference (`daemon`).
+//!
+//! Every change is a [`Command`]; nothing else mutates the model. Rules:
+//! - a configured, active real server is in the table unless its state is
+//!   [`ServerState::Down`]; [`ServerState::Quiesced`] keeps it with weight 0 (existing
+//!   connections go on, no new ones); [`ServerState::Up`] uses the weight last reported
+//!   (nanny's slow start and load monitor) or else the configured one;
+//! - a server nobody has reported on yet counts as up ("not checked yet"): a restarted lvsd
+//!   on an active director keeps forwarding, and nanny takes a dead server out at its first
+//!   failed probe;
+//! - `sorry_server` is in the table, with weight 1 and the service's forwarding method, while
+//!   no real server of the service is up (Piranha's intent, lvsd.c `checkClientMonitor`,
+//!   which in 0.8.6 never worked); it leaves as soon as one is up again;
+//! - a reload keeps the health of every real server that is still configured, with the same
+//!   (service, address, port), so a server its nanny holds down stays down.
+//!
+//! Pure: no I/O, no clock, never panics.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddrV4;
+
+use ipvs_core::service::ServiceKey;
+
+use crate::control::api::{MAX_WEIGHT, ServerPatch, ServerState, ServiceId};
+use crate::desired::{DesiredDest, DesiredTable, desired_table};
+use crate::lvscf::Config;
+
+/// A real server's health as last reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// Up, down or quiesced.
+    pub state: ServerState,
+    /// The weight asked for at run time, if any.
+    pub weight: Option<u32>,
+    /// Why (the probe's message, or "not checked yet").
+    pub reason: String,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            state: ServerState::Up,
+            weight: None,
+            reason: "not checked yet".to_owned(),
+        }
+    }
+}
+
+/// One change to the model.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// A health report or an operator's order for one real server (`PATCH …/servers/…`).
+    SetServer {
+        /// The service.
+        service: ServiceKey,
+        /// The real server as the engine holds it (`RIP:RPORT`).
+        server: SocketAddrV4,
+        /// What changes.
+        patch: ServerPatch,
+    },
+    /// A new configuration (SIGHUP).
+    Reload(Box<Config>),
+}
+
+/// Why a command was refused (the model is unchanged).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// No such virtual service in the running configuration.
+    #[error("no virtual service {0}")]
+    UnknownService(ServiceId),
+    /// The service has no such real server.
+    #[error("virtual service {service} has no real server {server}")]
+    UnknownServer {
+        /// The service.
+        service: ServiceId,
+        /// The server asked for.
+        server: SocketAddrV4,
+    },
+    /// A weight above ipvsadm's range.
+    #[error("weight {0} is out of range (0..=65535)")]
+    WeightOutOfRange(u32),
+}
+
+/// Something that changed, for the log (one line each).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A real server's state changed.
+    ServerState {
+        /// Service section name.
+        service: String,
+        /// The server.
+        server: SocketAddrV4,
+        /// New state.
+        state: ServerState,
+        /// Why.
+        reason: String,
+    },
+    /// A real server's run-time weight changed.
+    ServerWeight {
+        /// Service section name.
+        service: String,
+        /// The server.
+        server: SocketAddrV4,
+        /// New weight.
+        weight: u32,
+    },
+}
+
+/// The model.
+#[derive(Debug, Clone)]
+pub struct Director {
+    file: String,
+    config: Config,
+    base: DesiredTable,
+    health: BTreeMap<(ServiceKey, SocketAddrV4), Health>,
+}
+
+impl Director {
+    /// The director for `config` (read from `file`), every server not checked yet.
+    pub fn new(file: &str, config: Config) -> Director {
+        let base = desired_table(file, &config);
+        Director {
+            file: file.to_owned(),
+            config,
+            base,
+            health: BTreeMap::new(),
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The configuration file's name.
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
+    /// What lvs.cf asks for when every real server is healthy.
+    pub fn configured(&self) -> &DesiredTable {
+        &self.base
+    }
+
+    /// The health of one configured real server (default when never reported).
+    pub fn health(&self, service: &ServiceKey, server: SocketAddrV4) -> Health {
+        self.health
+            .get(&(*service, server))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Applies `cmd`. On error nothing changed.
+    pub fn apply(&mut self, cmd: Command) -> Result<Vec<Event>, CommandError> {
+        match cmd {
+            Command::SetServer {
+                service,
+                server,
+                patch,
+            } => self.set_server(service, server, patch),
+            Command::Reload(config) => {
+                self.reload(*config);
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    fn set_server(
+        &mut self,
+        key: ServiceKey,
+        server: SocketAddrV4,
+        patch: ServerPatch,
+    ) -> Result<Vec<Event>, CommandError> {
+        let svc = self
+            .base
+            .services
+            .iter()
+            .find(|s| s.key == key)
+            .ok_or(CommandError::UnknownService(ServiceId(key)))?;
+        if !svc
+            .dests
+            .iter()
+            .any(|d| SocketAddrV4::new(d.addr, d.port) == server)
+        {
+            return Err(CommandError::UnknownServer {
+                service: ServiceId(key),
+                server,
+            });
+        }
+        if let Some(w) = patch.weight.filter(|w| *w > MAX_WEIGHT) {
+            return Err(CommandError::WeightOutOfRange(w));
+        }
+        let name = svc.name.clone();
+        let h = self.health.entry((key, server)).or_default();
+        let mut events = Vec::new();
+        if let Some(state) = patch.state {
+            let reason = patch.reason.clone().unwrap_or_default();
+            if state != h.state {
+                events.push(Event::ServerState {
+                    service: name.clone(),
+                    server,
+                    state,
+                    reason: reason.clone(),
+                });
+            }
+            h.state = state;
+            h.reason = reason;
+        } else if let Some(r) = patch.reason {
+            h.reason = r;
+        }
+        if let Some(w) = patch.weight {
+            if h.weight != Some(w) {
+                events.push(Event::ServerWeight {
+                    service: name,
+                    server,
+                    weight: w,
+                });
+            }
+            h.weight = Some(w);
+        }
+        Ok(events)
+    }
+
+    fn reload(&mut self, config: Config) {
+        let base = desired_table(&self.file, &config);
+        let still: std::collections::BTreeSet<(ServiceKey, SocketAddrV4)> = base
+            .services
+            .iter()
+            .flat_map(|s| {
+                s.dests
+                    .iter()
+                    .map(move |d| (s.key, SocketAddrV4::new(d.addr, d.port)))
+            })
+            .collect();
+        self.health.retain(|k, _| still.contains(k));
+        self.config = config;
+        self.base = base;
+    }
+
+    /// Whether service `key`'s sorry server is in the desired table.
+    pub fn sorry_active(&self, key: &ServiceKey) -> bool {
+        self.base
+            .services
+            .iter()
+            .find(|s| s.key == *key)
+            .is_some_and(|s| self.sorry_dest(s).is_some() && !self.any_up(s))
+    }
+
+    fn any_up(&self, s: &crate::desired::DesiredService) -> bool {
+        s.dests.iter().any(|d| {
+            self.health(&s.key, SocketAddrV4::new(d.addr, d.port)).state == ServerState::Up
+        })
+    }
+
+    /// The sorry server of a service as a destination, if configured (and not also one of
+    /// its real servers).
+    pub fn sorry_dest(&self, s: &crate::desired::DesiredService) -> Option<DesiredDest> {
+        let v = self
+            .config
+            .active_virtuals()
+            .find(|v| v.name == s.name && v.line == s.line)?;
+        let addr = v.sorry_server?;
+        let port = match s.key {
+            ServiceKey::Inet { port, .. } => port,
+            ServiceKey::Fwmark(_) => 0,
+        };
+        if s.dests.iter().any(|d| d.addr == addr && d.port == port) {
+            return None;
+        }
+        Some(DesiredDest {
+            addr,
+            port,
+            method: self.config.global.network,
+            weight: 1,
+            name: String::new(),
+            line: v.lines.get("sorry_server").copied().unwrap_or(v.line),
+        })
+    }
+
+    /// The table the engine should hold: lvs.cf ∧ health (∧ later runtime changes).
+    pub fn desired(&self) -> DesiredTable {
+        let mut t = self.base.clone();
+        t.warnings.clear();
+        for s in &mut t.services {
+            let orig = s.clone();
+            s.dests.retain_mut(|d| {
+                let h = self.health(&orig.key, SocketAddrV4::new(d.addr, d.port));
+                match h.state {
+                    ServerState::Down => false,
+                    ServerState::Quiesced => {
+                        d.weight = 0;
+                        true
+                    }
+                    ServerState::Up => {
+                        d.weight = h.weight.unwrap_or(d.weight);
+                        true
+                    }
+                }
+            });
+            if !self.any_up(&orig)
+                && let Some(sorry) = self.sorry_dest(&orig)
+            {
+                s.dests.push(sorry);
+            }
+        }
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lvscf::{StaticLookup, parse_str};
+    use std::net::Ipv4Addr;
+
+    const CF: &str = "service = lvs\nprimary = 198.18.0.2\nnetwork = nat\n\
+        nat_router = 198.19.0.254 eth1:1\n\
+        virtual web {\n active = 1\n address = 198.18.0.10 eth0:1\n port = 80\n\
+        sorry_server = 198.19.0.99\n\
+        server a {\n address = 198.19.0.11\n active = 1\n weight = 3\n }\n\
+        server b {\n address = 198.19.0.12\n active = 1\n weight = 1\n }\n}\n";
+
+    fn director(text: &str) -> Director {
+        let cfg = parse_str("lvs.cf", text, &StaticLookup::default()).expect("valid");
+        Director::new("lvs.cf", cfg)
+    }
+
+    fn web() -> ServiceKey {
+        ServiceKey::tcp(Ipv4Addr::new(198, 18, 0, 10), 80)
+    }
+
+    fn rs(last: u8) -> SocketAddrV4 {
+        SocketAddrV4::new(Ipv4Addr::new(198, 19, 0, last), 80)
+    }
+
+    fn set(d: &mut Director, last: u8, state: Option<ServerState>, weight: Option<u32>) {
+        d.apply(Command::SetServer {
+            service: web(),
+            server: rs(last),
+            patch: ServerPatch {
+                state,
+                weight,
+                reason: Some("test".into()),
+            },
+        })
+        .expect("known server");
+    }
+
+    fn weights(d: &Director) -> Vec<(u8, u32)> {
+        d.desired().services[0]
+            .dests
+            .iter()
+            .map(|x| (x.addr.octets()[3], x.weight))
+            .collect()
+    }
+
+    #[test]
+    fn unchecked_servers_are_up_with_their_configured_weight() {
+        let d = director(CF);
+        assert_eq!(weights(&d), [(11, 3), (12, 1)]);
+        assert!(!d.sorry_active(&web()));
+    }
+
+    #[test]
+    fn down_removes_quiesced_zeroes_weight_reports_set_weight() {
+        let mut d = director(CF);
+        set(&mut d, 11, Some(ServerState::Down), None);
+        assert_eq!(weights(&d), [(12, 1)]);
+        set(&mut d, 12, Some(ServerState::Quiesced), None);
+        // No server up: the sorry server joins, the quiesced one keeps its connections.
+        assert_eq!(weights(&d), [(12, 0), (99, 1)]);
+        assert!(d.sorry_active(&web()));
+        set(&mut d, 11, Some(ServerState::Up), Some(2));
+        assert_eq!(weights(&d), [(11, 2), (12, 0)]);
+        assert!(!d.sorry_active(&web()));
+    }
+
+    #[test]
+    fn unknown_services_servers_and_weights_are_refused_without_change() {
+        let mut d = director(CF);
+        let before = d.desired();
+        let e = d.apply(Command::SetServer {
+            service: ServiceKey::tcp(Ipv4Addr::new(198, 18, 0, 11), 80),
+            server: rs(11),
+            patch: ServerPatch::default(),
+        });
+        assert!(matches!(e, Err(CommandError::UnknownService(_))));
+        let e = d.apply(Command::SetServer {
+            service: web(),
+            server: rs(13),
+            patch: ServerPatch::default(),
+        });
+        assert!(matches!(e, Err(CommandError::UnknownServer { .. })));
+        let e = d.apply(Command::SetServer {
+            service: web(),
+            server: rs(11),
+            patch: ServerPatch {
+                state: Some(ServerState::Down),
+                weight: Some(70000),
+                reason: None,
+            },
+        });
+        assert_eq!(e, Err(CommandError::WeightOutOfRange(70000)));
+        assert_eq!(d.desired(), before);
+    }
+
+    #[test]
+    fn events_only_for_real_changes() {
+        let mut d = director(CF);
+        let ev = d
+            .apply(Command::SetServer {
+                service: web(),
+                server: rs(11),
+                patch: ServerPatch {
+                    state: Some(ServerState::Up),
+                    weight: None,
+                    reason: None,
+                },
+            })
+            .expect("ok");
+        assert!(ev.is_empty(), "up → up is no event: {ev:?}");
+        let ev = d
+            .apply(Command::SetServer {
+                service: web(),
+                server: rs(11),
+                patch: ServerPatch {
+                    state: Some(ServerState::Down),
+                    weight: Some(5),
+                    reason: Some("connect refused".into()),
+                },
+            })
+            .expect("ok");
+        assert_eq!(ev.len(), 2, "{ev:?}");
+    }
+
+    #[test]
+    fn reload_keeps_health_of_unchanged_servers_only() {
+        let mut d = director(CF);
+        set(&mut d, 11, Some(ServerState::Down), None);
+        set(&mut d, 12, Some(ServerState::Down), None);
+        // b moves to port 8080: a different real server, not checked yet.
+        let text = CF.replace(
+            "server b {\n address = 198.19.0.12\n",
+            "server b {\n address = 198.19.0.12\n port = 8080\n",
+        );
+        let cfg = parse_str("lvs.cf", &text, &StaticLookup::default()).expect("valid");
+        d.apply(Command::Reload(Box::new(cfg))).expect("reload");
+        let t = d.desired();
+        let dests: Vec<SocketAddrV4> = t.services[0]
+            .dests
+            .iter()
+            .map(|x| SocketAddrV4::new(x.addr, x.port))
+            .collect();
+        assert_eq!(
+            dests,
+            [SocketAddrV4::new(Ipv4Addr::new(198, 19, 0, 12), 8080)]
+        );
+    }
+}

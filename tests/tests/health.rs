@@ -1,0 +1,290 @@
+//! Health checking as operators run it: the real `lvsd` starts one real `nanny` per real
+//! server (Piranha's argument list), the nannies probe the real servers in the lab and
+//! report over lvsd's control API, and lvsd moves traffic accordingly.
+//!
+//! - A real server whose service stops is out of the table within its probe interval plus
+//!   its timeout, the client sees no failed request after that, and it is back after
+//!   `reentry` once its service returns.
+//! - The sorry server takes over when every real server is down and leaves when one returns.
+//! - `send_program` probes drive health (a script the test switches between OK and failing).
+//! - A nanny killed with SIGKILL is restarted by lvsd.
+
+use std::net::SocketAddrV4;
+use std::time::{Duration, Instant};
+
+use lvsd::control::api::{ServerState, ServiceId, ServiceView};
+use lvsd::control::client::Client;
+use tests::lab::{Lab, Mode, Proc, Role, privileged};
+use tests::lvsd::{Cf, Virtual, assert_split, http, socket_path, start_with_health};
+
+const C0: Role = Role::Client(0);
+
+fn lab() -> tests::lab::LabBuilder {
+    // Offloads off until the engine completes partial checksums (the engine issue).
+    Lab::builder().real_servers(Mode::Nat, 3).offloads(false)
+}
+
+fn svc(lab: &Lab) -> ServiceId {
+    format!("tcp:{}:80", lab.vip()).parse().expect("id")
+}
+
+fn rs(lab: &Lab, i: usize) -> SocketAddrV4 {
+    SocketAddrV4::new(lab.addr(lab.real_servers()[i]), 80)
+}
+
+/// Polls the service every 20 ms until `cond` holds; at most `limit`. Returns the time
+/// it took.
+fn until(
+    api: &Client,
+    id: &ServiceId,
+    limit: Duration,
+    what: &str,
+    cond: impl Fn(&ServiceView) -> bool,
+) -> Duration {
+    let t0 = Instant::now();
+    let mut last = None;
+    while t0.elapsed() < limit {
+        if let Ok(v) = api.service(id) {
+            if cond(&v) {
+                return t0.elapsed();
+            }
+            last = Some(v);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{what}: not within {limit:?}; last view {last:#?}");
+}
+
+fn state_of(v: &ServiceView, a: SocketAddrV4) -> (ServerState, bool) {
+    let s = v
+        .servers
+        .iter()
+        .find(|s| s.address == a)
+        .expect("server listed");
+    (s.state, s.in_table)
+}
+
+fn checked(v: &ServiceView) -> bool {
+    v.servers
+        .iter()
+        .filter(|s| !s.sorry)
+        .all(|s| s.reason != "not checked yet")
+}
+
+fn start_http_on<'l>(lab: &'l Lab, i: usize) -> Proc<'l> {
+    let rs = lab.real_servers()[i];
+    let http = tests::bin("lab-http").to_string_lossy().into_owned();
+    let name = rs.short();
+    let mut p = lab
+        .spawn(
+            rs,
+            [http.as_str(), "--name", &name, "--listen", "0.0.0.0:80"],
+        )
+        .expect("spawn lab-http");
+    p.wait_for_log("ready", Duration::from_secs(10))
+        .expect("lab-http ready");
+    p
+}
+
+#[test]
+fn a_dead_server_leaves_within_interval_plus_timeout_and_returns_after_reentry() {
+    if !privileged("a_dead_server_leaves_within_interval_plus_timeout") {
+        return;
+    }
+    lab().run(|lab| {
+        let mut servers: Vec<Option<Proc<'_>>> =
+            (0..3).map(|i| Some(start_http_on(lab, i))).collect();
+        // One-second probes (timeout = interval, as in Piranha), back after 2 s of health.
+        let cf = Cf::new("nat").virtual_(
+            Virtual::http(lab, "rr")
+                .servers(lab, &[1, 1, 1])
+                .line("timeout = 1")
+                .line("reentry = 2"),
+        );
+        let mut lvsd = start_with_health(lab, &cf.render(lab)).expect("lvsd forwards");
+        let api = Client::new(socket_path(lab));
+        let id = svc(lab);
+        until(
+            &api,
+            &id,
+            Duration::from_secs(15),
+            "every nanny reported",
+            checked,
+        );
+
+        // rs1's service stops.
+        if let Some(mut p) = servers[1].take() {
+            p.stop(Duration::from_secs(2));
+        }
+        let took = until(&api, &id, Duration::from_secs(8), "rs1 taken out", |v| {
+            state_of(v, rs(lab, 1)) == (ServerState::Down, false)
+        });
+        println!(
+            "a stopped real server was out of the table after {took:?} (interval 1 s + timeout 1 s)"
+        );
+        let vip = format!("{}:80", lab.vip());
+        let t = http(lab, C0, &["--to", &vip, "--requests", "40"]).expect("client");
+        assert_split(&t, &[20, 0, 20]);
+
+        // Its service returns: back after reentry (2 s of good probes), not at once.
+        servers[1] = Some(start_http_on(lab, 1));
+        let back = until(&api, &id, Duration::from_secs(15), "rs1 back", |v| {
+            state_of(v, rs(lab, 1)) == (ServerState::Up, true)
+        });
+        println!("the returning real server was back after {back:?} (reentry 2 s)");
+        assert!(
+            back >= Duration::from_millis(1500),
+            "re-entry waits for reentry seconds of good probes, took {back:?}"
+        );
+        let t = http(lab, C0, &["--to", &vip, "--requests", "30"]).expect("client");
+        assert_eq!(t.failed, 0, "{t:?}");
+        assert!(
+            t.servers.get("rs1").copied().unwrap_or(0) > 0,
+            "rs1 serves again: {t:?}"
+        );
+        let log = lvsd.log();
+        assert!(log.contains("create_monitor for web/rs0"), "{log}");
+        tests::lvsd::stop_clean(lab, &mut lvsd).expect("clean exit");
+    });
+}
+
+#[test]
+fn the_sorry_server_takes_over_when_all_are_down() {
+    if !privileged("the_sorry_server_takes_over_when_all_are_down") {
+        return;
+    }
+    lab().run(|lab| {
+        let mut servers: Vec<Option<Proc<'_>>> =
+            (0..3).map(|i| Some(start_http_on(lab, i))).collect();
+        let sorry = lab.addr(lab.real_servers()[2]);
+        let cf = Cf::new("nat").virtual_(
+            Virtual::http(lab, "rr")
+                .only_servers(lab, &[0, 1])
+                .line(&format!("sorry_server = {sorry}"))
+                .line("timeout = 1")
+                .line("reentry = 1"),
+        );
+        let _lvsd = start_with_health(lab, &cf.render(lab)).expect("lvsd forwards");
+        let api = Client::new(socket_path(lab));
+        let id = svc(lab);
+        until(
+            &api,
+            &id,
+            Duration::from_secs(15),
+            "every nanny reported",
+            checked,
+        );
+        for i in [0, 1] {
+            if let Some(mut p) = servers[i].take() {
+                p.stop(Duration::from_secs(2));
+            }
+        }
+        until(&api, &id, Duration::from_secs(8), "sorry server in", |v| {
+            v.sorry_active
+        });
+        let vip = format!("{}:80", lab.vip());
+        let t = http(lab, C0, &["--to", &vip, "--requests", "10"]).expect("client");
+        assert_split(&t, &[0, 0, 10]);
+        servers[0] = Some(start_http_on(lab, 0));
+        until(
+            &api,
+            &id,
+            Duration::from_secs(10),
+            "sorry server out",
+            |v| !v.sorry_active,
+        );
+        let t = http(lab, C0, &["--to", &vip, "--requests", "10"]).expect("client");
+        assert_split(&t, &[10, 0, 0]);
+    });
+}
+
+#[test]
+fn send_program_drives_health_and_a_killed_nanny_is_restarted() {
+    if !privileged("send_program_drives_health") {
+        return;
+    }
+    lab().run(|lab| {
+        let _http = lab.start_http(80).expect("http servers");
+        // The check prints OK unless a file named after the server exists (no shell is
+        // involved in running it: nanny execs it with %h replaced).
+        let flag = lab.dir().join("down");
+        let script = lab
+            .write_file(
+                "check.sh",
+                &format!(
+                    "#!/bin/sh\nif [ -e {}-$1 ]; then echo FAIL; exit 1; fi\necho OK\n",
+                    flag.display()
+                ),
+            )
+            .expect("script");
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        let cf = Cf::new("nat").virtual_(
+            Virtual::http(lab, "rr")
+                .servers(lab, &[1, 1, 1])
+                .line(&format!("send_program = \"{} %h\"", script.display()))
+                .line("expect = \"OK\"")
+                .line("timeout = 1")
+                .line("reentry = 1"),
+        );
+        let mut lvsd = start_with_health(lab, &cf.render(lab)).expect("lvsd forwards");
+        let api = Client::new(socket_path(lab));
+        let id = svc(lab);
+        until(
+            &api,
+            &id,
+            Duration::from_secs(15),
+            "every nanny reported",
+            checked,
+        );
+        let down = format!("{}-{}", flag.display(), rs(lab, 2).ip());
+        std::fs::write(&down, "").expect("flag");
+        until(
+            &api,
+            &id,
+            Duration::from_secs(8),
+            "rs2 out by send_program",
+            |v| state_of(v, rs(lab, 2)).0 == ServerState::Down,
+        );
+        std::fs::remove_file(&down).expect("unflag");
+        until(&api, &id, Duration::from_secs(10), "rs2 back", |v| {
+            state_of(v, rs(lab, 2)) == (ServerState::Up, true)
+        });
+
+        // SIGKILL one nanny: lvsd restarts it (and logs so).
+        // Its nanny: a child of this lab's lvsd (other labs run nannies for the same
+        // addresses) whose command line says `-h RIP`.
+        let out = std::process::Command::new("pgrep")
+            .args(["-P", &lvsd.pid().to_string()])
+            .output()
+            .expect("pgrep");
+        let children = String::from_utf8_lossy(&out.stdout).to_string();
+        let needle = format!("-h\0{}\0", rs(lab, 0).ip());
+        let pid = children
+            .lines()
+            .find(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&needle))
+            })
+            .unwrap_or_else(|| panic!("a nanny for rs0 among lvsd's children {children:?}"))
+            .to_owned();
+        std::process::Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .expect("kill");
+        lvsd.wait_for_log("restarting in", Duration::from_secs(5))
+            .expect("lvsd notices the death");
+        let t0 = Instant::now();
+        loop {
+            let log = lvsd.log();
+            if log.matches("create_monitor for web/rs0").count() >= 2 {
+                break;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(10), "restarted: {log}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let vip = format!("{}:80", lab.vip());
+        let t = http(lab, C0, &["--to", &vip, "--requests", "30"]).expect("client");
+        assert_split(&t, &[10, 10, 10]);
+    });
+}
