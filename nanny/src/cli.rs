@@ -8,8 +8,11 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Parser};
 
-/// Default control socket when neither `--socket` nor `LVSD_SOCKET` is given.
-pub const DEFAULT_SOCKET: &str = "/run/lvsd/lvsd.sock";
+/// Default control socket when neither `--socket` nor `LVSD_SOCKET` is given (lvsd's).
+pub const DEFAULT_SOCKET: &str = lvsd::control::api::DEFAULT_SOCKET;
+
+/// The environment variable lvsd sets for its nannies.
+pub const SOCKET_ENV: &str = lvsd::control::api::SOCKET_ENV;
 
 /// nanny: probes one real server and asks lvsd to take it out of service or bring it back.
 #[derive(Debug, Clone, Parser)]

@@ -12,17 +12,17 @@
 //! Piranha's `ipvsadm -a` becomes `{"state":"up","weight":W}`, `-d` `{"state":"down"}`, the
 //! quiesce `-e -w 0` `{"state":"quiesced"}` and a weight change `{"weight":W}`.
 //!
-//! [`Director`] hides the transport so the shell and the tests need no lvsd. [`LvsdSocket`]
-//! is a deliberately tiny blocking HTTP/1.1 client (one request per connection,
-//! `Connection: close`, timeouts on every step): nanny runs by the thousand and must stay
-//! small, and lvsd's own client (`lvsd::control::client`) was not yet available when nanny
-//! was written; switching to it only needs another `Director` implementation. [`DryRun`]
-//! serves `--test-start`: it logs the call and reports success.
+//! [`Director`] hides the transport so the shell and the tests need no lvsd. [`LvsdClient`]
+//! uses lvsd's own blocking client (`lvsd::control::client::Client`: one request per
+//! connection over the Unix socket, bounded by a timeout, no runtime). [`DryRun`] serves
+//! `--test-start`: it logs the call and reports success.
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::net::SocketAddrV4;
+use std::path::Path;
 use std::time::Duration;
+
+use lvsd::control::api::{self, ServerPatch, ServiceId};
+use lvsd::control::client::{Client, ClientError};
 
 /// The state nanny asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,39 +89,14 @@ impl Patch {
 
 /// Why lvsd did not take a patch.
 #[derive(Debug, thiserror::Error)]
-pub enum DirectorError {
-    /// The socket could not be reached or the exchange failed mid-way.
-    #[error("lvsd at {socket} unreachable: {source}")]
-    Unreachable {
-        /// The socket path.
-        socket: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// lvsd answered with an error status.
-    #[error("lvsd refused {path}: {status} {body}")]
-    Refused {
-        /// The request path.
-        path: String,
-        /// HTTP status.
-        status: u16,
-        /// The body lvsd sent (its message).
-        body: String,
-    },
-    /// The answer was not HTTP.
-    #[error("lvsd at {socket} sent a malformed response: {detail}")]
-    Malformed {
-        /// The socket path.
-        socket: PathBuf,
-        /// What was wrong.
-        detail: String,
-    },
-}
+#[error("{0}")]
+pub struct DirectorError(#[from] pub ClientError);
 
 impl DirectorError {
-    /// Whether sending the same patch later may succeed (not for 400: our request is wrong).
+    /// Whether sending the same patch later may succeed: not when lvsd called the request
+    /// itself wrong (400, 422), which only a bug in nanny causes.
     pub fn retry(&self) -> bool {
-        !matches!(self, DirectorError::Refused { status: 400, .. })
+        !matches!(self.0.status(), Some(400 | 422))
     }
 }
 
@@ -132,86 +107,50 @@ pub trait Director {
 }
 
 /// The request path of a server: `/v1/services/{service}/servers/{rip}:{rport}`.
-pub fn server_path(service: &str, server: &str) -> String {
-    format!("/v1/services/{service}/servers/{server}")
+pub fn server_path(service: &ServiceId, server: SocketAddrV4) -> String {
+    api::server_path(service, server)
 }
 
-/// lvsd's control socket.
+/// lvsd's control socket, through lvsd's client.
 #[derive(Debug, Clone)]
-pub struct LvsdSocket {
-    socket: PathBuf,
-    path: String,
-    timeout: Duration,
+pub struct LvsdClient {
+    client: Client,
+    service: ServiceId,
+    server: SocketAddrV4,
 }
 
-/// Largest response read.
-const RESPONSE_LIMIT: u64 = 64 * 1024;
-
-impl LvsdSocket {
-    /// A client for the server at `path` (see [`server_path`]) through `socket`.
-    pub fn new(socket: &Path, path: String, timeout: Duration) -> Self {
+impl LvsdClient {
+    /// A client for `server` of `service` through `socket`, each call bounded by `timeout`.
+    pub fn new(socket: &Path, service: ServiceId, server: SocketAddrV4, timeout: Duration) -> Self {
         Self {
-            socket: socket.to_owned(),
-            path,
-            timeout,
+            client: Client::new(socket).timeout(timeout),
+            service,
+            server,
         }
-    }
-
-    fn exchange(&self, request: &[u8]) -> std::io::Result<Vec<u8>> {
-        let mut stream = UnixStream::connect(&self.socket)?;
-        stream.set_read_timeout(Some(self.timeout))?;
-        stream.set_write_timeout(Some(self.timeout))?;
-        stream.write_all(request)?;
-        let mut response = Vec::new();
-        stream.take(RESPONSE_LIMIT).read_to_end(&mut response)?;
-        Ok(response)
     }
 }
 
-impl Director for LvsdSocket {
+impl Director for LvsdClient {
     fn set_server(&mut self, patch: &Patch) -> Result<(), DirectorError> {
-        let body = patch.to_json();
-        let request = format!(
-            "PATCH {} HTTP/1.1\r\nHost: lvsd\r\nUser-Agent: nanny\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            self.path,
-            body.len()
-        );
-        let response =
-            self.exchange(request.as_bytes())
-                .map_err(|source| DirectorError::Unreachable {
-                    socket: self.socket.clone(),
-                    source,
-                })?;
-        let (status, body) = parse_response(&response).ok_or_else(|| DirectorError::Malformed {
-            socket: self.socket.clone(),
-            detail: format!(
-                "{:?}",
-                String::from_utf8_lossy(&response[..response.len().min(80)])
-            ),
-        })?;
-        if (200..300).contains(&status) {
-            Ok(())
-        } else {
-            Err(DirectorError::Refused {
-                path: self.path.clone(),
-                status,
-                body: body.trim().to_owned(),
-            })
-        }
+        let body = ServerPatch {
+            state: patch.state.map(|s| match s {
+                ServerState::Up => api::ServerState::Up,
+                ServerState::Down => api::ServerState::Down,
+                ServerState::Quiesced => api::ServerState::Quiesced,
+            }),
+            weight: patch.weight,
+            reason: patch.reason.clone(),
+        };
+        // Any JSON answer will do: a 2xx means lvsd applied the change.
+        self.client
+            .call::<ServerPatch, serde_json::Value>(
+                "PATCH",
+                &api::server_path(&self.service, self.server),
+                Some(&body),
+            )
+            .map(drop)
+            .map_err(DirectorError)
     }
-}
-
-/// Splits an HTTP/1.x response into its status code and body.
-pub fn parse_response(response: &[u8]) -> Option<(u16, String)> {
-    let text = String::from_utf8_lossy(response);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status_line = head.lines().next()?;
-    let mut parts = status_line.split_whitespace();
-    if !parts.next()?.starts_with("HTTP/1.") {
-        return None;
-    }
-    let status = parts.next()?.parse().ok()?;
-    Some((status, body.to_owned()))
 }
 
 /// `--test-start`: logs what would be sent and succeeds.
@@ -261,7 +200,10 @@ mod tests {
         };
         assert_eq!(weight.to_json(), r#"{"weight":6}"#);
         assert_eq!(
-            server_path("tcp:10.0.0.80:80", "10.0.0.1:8080"),
+            server_path(
+                &"tcp:10.0.0.80:80".parse().expect("service id"),
+                "10.0.0.1:8080".parse().expect("server")
+            ),
             "/v1/services/tcp:10.0.0.80:80/servers/10.0.0.1:8080"
         );
     }
@@ -288,28 +230,15 @@ mod tests {
     }
 
     #[test]
-    fn responses() {
-        assert_eq!(
-            parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"),
-            Some((200, "{}".into()))
-        );
-        assert_eq!(
-            parse_response(b"HTTP/1.0 404 Not Found\r\n\r\nno such server"),
-            Some((404, "no such server".into()))
-        );
-        assert_eq!(parse_response(b"garbage"), None);
-        assert_eq!(parse_response(b""), None);
-    }
-
-    #[test]
     fn unreachable_socket_is_an_error_not_a_panic() {
-        let mut d = LvsdSocket::new(
+        let mut d = LvsdClient::new(
             Path::new("/nonexistent/lvsd.sock"),
-            "/v1/x".into(),
+            "tcp:10.0.0.80:80".parse().expect("service id"),
+            "10.0.0.1:80".parse().expect("server"),
             Duration::from_secs(1),
         );
         let e = d.set_server(&Patch::default()).expect_err("no socket");
         assert!(e.retry());
-        assert!(e.to_string().contains("unreachable"), "{e}");
+        assert!(e.to_string().contains("cannot reach lvsd"), "{e}");
     }
 }

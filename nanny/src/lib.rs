@@ -33,7 +33,7 @@ use std::time::Instant;
 
 use tracing::{error, info, info_span, warn};
 
-use crate::director::{Director, DryRun, LvsdSocket, server_path};
+use crate::director::{Director, DryRun, LvsdClient, server_path};
 use crate::health::{Health, HealthConfig};
 use crate::load::LoadMonitor;
 use crate::settings::{Check, Settings};
@@ -82,12 +82,17 @@ pub fn run(settings: Settings) -> Result<(), ShellError> {
         },
         Instant::now(),
     );
-    let path = server_path(&service, &server);
+    let path = server_path(&settings.service_id(), settings.server_addr());
     let mut director: Box<dyn Director> = if settings.test_start {
         warn!("test-start: reports to lvsd are logged, not sent");
         Box::new(DryRun::new(path))
     } else {
-        Box::new(LvsdSocket::new(&settings.socket, path, REPORT_TIMEOUT))
+        Box::new(LvsdClient::new(
+            &settings.socket,
+            settings.service_id(),
+            settings.server_addr(),
+            REPORT_TIMEOUT,
+        ))
     };
     let parts = ShellParts {
         server,

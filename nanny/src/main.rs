@@ -32,14 +32,16 @@ fn main() -> ExitCode {
     if let Some(method) = &args.method {
         tracing::debug!(method = %method, "-M ignored: lvsd knows the forwarding method");
     }
-    let settings =
-        match Settings::from_args(&args, std::env::var_os("LVSD_SOCKET").map(PathBuf::from)) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("{e}");
-                return ExitCode::from(e.exit_code());
-            }
-        };
+    let settings = match Settings::from_args(
+        &args,
+        std::env::var_os(nanny::cli::SOCKET_ENV).map(PathBuf::from),
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(e.exit_code());
+        }
+    };
     match nanny::run(settings) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -3,7 +3,7 @@
 //! HTTP probe on virtual port 80, escape translation) and every check that can fail before
 //! the first probe. Errors say which option is wrong and map to exit 2 (usage) or 1.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -98,9 +98,9 @@ pub enum Check {
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Real server.
-    pub rip: IpAddr,
+    pub rip: Ipv4Addr,
     /// Virtual address (`None` only for fwmark services).
-    pub vip: Option<IpAddr>,
+    pub vip: Option<Ipv4Addr>,
     /// Virtual port.
     pub vport: u16,
     /// Real port.
@@ -146,13 +146,13 @@ impl Settings {
             .server
             .as_deref()
             .ok_or_else(|| usage("the real server is required: -h IP"))?;
-        let rip: IpAddr = server
+        let rip: Ipv4Addr = server
             .parse()
-            .map_err(|_| usage(format!("-h expects an IP address, found {server:?}")))?;
+            .map_err(|_| usage(format!("-h expects an IPv4 address, found {server:?}")))?;
         let vip = match &args.virtaddress {
             Some(v) => Some(
-                v.parse::<IpAddr>()
-                    .map_err(|_| usage(format!("-V expects an IP address, found {v:?}")))?,
+                v.parse::<Ipv4Addr>()
+                    .map_err(|_| usage(format!("-V expects an IPv4 address, found {v:?}")))?,
             ),
             None => None,
         };
@@ -262,29 +262,41 @@ impl Settings {
             (Some(mark), _) => format!("fwmark:{mark}"),
             (None, Some(vip)) => {
                 let proto = if self.udp { "udp" } else { "tcp" };
-                format!("{proto}:{}", SocketAddr::new(vip, self.vport))
+                format!("{proto}:{}", SocketAddrV4::new(vip, self.vport))
             }
             (None, None) => unreachable!("from_args requires -V or -f"),
         }
     }
 
-    /// `RIP:RPORT` as used in logs and in lvsd's path.
+    /// The service as lvsd's API names it.
+    pub fn service_id(&self) -> lvsd::control::api::ServiceId {
+        self.service_key()
+            .parse()
+            .expect("service_key renders a valid service id")
+    }
+
+    /// `RIP:RPORT`, the server in logs and in lvsd's path.
+    pub fn server_addr(&self) -> SocketAddrV4 {
+        SocketAddrV4::new(self.rip, self.rport)
+    }
+
+    /// `RIP:RPORT` as text.
     pub fn server_key(&self) -> String {
-        SocketAddr::new(self.rip, self.rport).to_string()
+        self.server_addr().to_string()
     }
 
     /// `VIP:PORT` (or `fwmark MARK`) for the start-up line.
     pub fn virtual_label(&self) -> String {
         match (self.fwmark, self.vip) {
             (Some(mark), _) => format!("fwmark {mark}"),
-            (_, Some(vip)) => SocketAddr::new(vip, self.vport).to_string(),
+            (_, Some(vip)) => SocketAddrV4::new(vip, self.vport).to_string(),
             (None, None) => String::new(),
         }
     }
 
     /// Builds the probe. Cannot fail: everything was checked by [`Settings::from_args`].
     pub fn probe(&self) -> Probe {
-        let addr = SocketAddr::new(self.rip, self.rport);
+        let addr = SocketAddr::V4(self.server_addr());
         let compile = |(text, regex): &(String, bool)| {
             Expect::new(text, *regex).expect("the regex was compiled in from_args")
         };
@@ -332,14 +344,14 @@ impl Settings {
 
 fn http_check(
     args: &Args,
-    rip: IpAddr,
+    rip: Ipv4Addr,
     rport: u16,
     path: &str,
     expect: Option<String>,
 ) -> Result<Check, SettingsError> {
     let scheme = if args.https { "https" } else { "http" };
     let path = path.strip_prefix('/').unwrap_or(path);
-    let url = format!("{scheme}://{}/{path}", SocketAddr::new(rip, rport));
+    let url = format!("{scheme}://{}/{path}", SocketAddrV4::new(rip, rport));
     reqwest::Url::parse(&url).map_err(|e| usage(format!("--http-get {path:?}: {e}")))?;
     let statuses = match &args.http_status {
         Some(list) => {
