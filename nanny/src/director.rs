@@ -58,19 +58,22 @@ pub struct Patch {
 }
 
 impl Patch {
-    /// The JSON body.
+    /// The API body.
+    pub fn to_api(&self) -> ServerPatch {
+        ServerPatch {
+            state: self.state.map(|s| match s {
+                ServerState::Up => api::ServerState::Up,
+                ServerState::Down => api::ServerState::Down,
+                ServerState::Quiesced => api::ServerState::Quiesced,
+            }),
+            weight: self.weight,
+            reason: self.reason.clone(),
+        }
+    }
+
+    /// The JSON body, as sent.
     pub fn to_json(&self) -> String {
-        let mut map = serde_json::Map::new();
-        if let Some(s) = self.state {
-            map.insert("state".into(), s.as_str().into());
-        }
-        if let Some(w) = self.weight {
-            map.insert("weight".into(), w.into());
-        }
-        if let Some(r) = &self.reason {
-            map.insert("reason".into(), r.clone().into());
-        }
-        serde_json::Value::Object(map).to_string()
+        serde_json::to_string(&self.to_api()).unwrap_or_default()
     }
 
     /// Folds a newer patch into one not yet delivered: a newer state replaces everything,
@@ -132,15 +135,7 @@ impl LvsdClient {
 
 impl Director for LvsdClient {
     fn set_server(&mut self, patch: &Patch) -> Result<(), DirectorError> {
-        let body = ServerPatch {
-            state: patch.state.map(|s| match s {
-                ServerState::Up => api::ServerState::Up,
-                ServerState::Down => api::ServerState::Down,
-                ServerState::Quiesced => api::ServerState::Quiesced,
-            }),
-            weight: patch.weight,
-            reason: patch.reason.clone(),
-        };
+        let body = patch.to_api();
         // Any JSON answer will do: a 2xx means lvsd applied the change.
         self.client
             .call::<ServerPatch, serde_json::Value>(
@@ -168,7 +163,7 @@ impl DryRun {
 
 impl Director for DryRun {
     fn set_server(&mut self, patch: &Patch) -> Result<(), DirectorError> {
-        tracing::info!(path = %self.path, body = %patch.to_json(), "test-start: would PATCH {} {}", self.path, patch.to_json());
+        tracing::info!("test-start: would PATCH {} {}", self.path, patch.to_json());
         Ok(())
     }
 }
@@ -192,7 +187,7 @@ mod tests {
         };
         assert_eq!(
             down.to_json(),
-            r#"{"reason":"CONNECT to 10.0.0.1:80 timed out","state":"down"}"#
+            r#"{"state":"down","reason":"CONNECT to 10.0.0.1:80 timed out"}"#
         );
         let weight = Patch {
             weight: Some(6),

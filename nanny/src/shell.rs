@@ -309,10 +309,15 @@ impl Shell<'_> {
                     } else {
                         info!(weight, "[ active ] making {} available", self.server);
                     }
+                    let reason = if forced {
+                        "forced up by SIGUSR2"
+                    } else {
+                        "probe ok"
+                    };
                     self.report(Patch {
                         state: Some(ServerState::Up),
                         weight: Some(weight),
-                        reason: None,
+                        reason: Some(reason.to_owned()),
                     });
                 }
                 Action::Remove {

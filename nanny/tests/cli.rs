@@ -221,7 +221,10 @@ fn down_and_up_against_a_fake_lvsd() {
         (s[0].method.as_str(), s[0].path.as_str()),
         ("PATCH", path.as_str())
     );
-    assert_eq!(s[0].body, r#"{"state":"up","weight":2}"#);
+    assert_eq!(
+        s[0].body,
+        r#"{"state":"up","weight":2,"reason":"probe ok"}"#
+    );
 
     // Fails: out within one interval plus the timeout (2 s), with the reason.
     healthy.store(false, Ordering::SeqCst);
@@ -237,7 +240,10 @@ fn down_and_up_against_a_fake_lvsd() {
     let back_at = Instant::now();
     let s = wait_for(&seen, 3, Duration::from_secs(5));
     assert_eq!(s.len(), 3, "{s:?}");
-    assert_eq!(s[2].body, r#"{"state":"up","weight":2}"#);
+    assert_eq!(
+        s[2].body,
+        r#"{"state":"up","weight":2,"reason":"probe ok"}"#
+    );
     assert!(
         s[2].at - back_at >= Duration::from_millis(900),
         "rise of 2 honoured"
@@ -257,7 +263,10 @@ fn down_and_up_against_a_fake_lvsd() {
     signal(&nanny.0, Signal::SIGHUP);
     let s = wait_for(&seen, 5, Duration::from_secs(3));
     assert_eq!(s.len(), 5, "{s:?}");
-    assert_eq!(s[4].body, r#"{"state":"up","weight":2}"#);
+    assert_eq!(
+        s[4].body,
+        r#"{"state":"up","weight":2,"reason":"probe ok"}"#
+    );
 
     // SIGTERM: exit 0 without removing the server.
     signal(&nanny.0, Signal::SIGTERM);
