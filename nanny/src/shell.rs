@@ -220,9 +220,12 @@ pub fn run(
                 shell.perform(actions)?;
             }
             Some(Event::Probe { seq, result, took }) => {
+                let before = health.consecutive_failures();
                 let outcome = shell.count_probe(&health, result, took);
                 let actions = health.handle_probe(now, seq, outcome);
-                shell.log_failure(&health);
+                if health.consecutive_failures() > before {
+                    shell.log_failure(&health);
+                }
                 shell.perform(actions)?;
                 shell.flush();
             }
@@ -275,13 +278,10 @@ impl Shell<'_> {
         }
     }
 
-    /// After a failed probe was handed to the core: log it if it is the first of a run or
-    /// every [`LOG_EVERY`]th.
+    /// After the core counted a failed probe: log it if it is the first of a run or every
+    /// [`LOG_EVERY`]th.
     fn log_failure(&self, health: &Health) {
         let run = u64::from(health.consecutive_failures());
-        if run == 0 {
-            return;
-        }
         if run == 1 || run.is_multiple_of(LOG_EVERY) {
             warn!(
                 consecutive = run,

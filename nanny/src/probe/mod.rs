@@ -113,7 +113,7 @@ pub enum ProbeError {
     /// The check program could not be started (missing, not executable).
     #[error("send_program {program:?} cannot be run: {source}")]
     ProgramSpawn {
-        /// argv[0].
+        /// The program (first word of the command).
         program: String,
         /// Why.
         source: std::io::Error,
