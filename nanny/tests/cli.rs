@@ -233,7 +233,8 @@ fn down_and_up_against_a_fake_lvsd() {
     assert_eq!(s.len(), 2, "{s:?}");
     assert!(s[1].body.contains(r#""state":"down""#), "{}", s[1].body);
     assert!(s[1].body.contains(r#""reason":"READ"#), "{}", s[1].body);
-    assert!(s[1].at - failed_at < Duration::from_millis(2500));
+    // Nominally within 2 s; the bound is loose for loaded CI machines.
+    assert!(s[1].at - failed_at < Duration::from_secs(4));
 
     // Healthy again: back after two good probes (about 1-2 s).
     healthy.store(true, Ordering::SeqCst);
@@ -320,7 +321,10 @@ fn sigterm_kills_a_hanging_check_program_and_lvsd_may_be_absent() {
     signal(&nanny.0, Signal::SIGTERM);
     let status = nanny.0.wait().expect("wait");
     assert_eq!(status.code(), Some(0));
-    assert!(t.elapsed() < Duration::from_secs(2), "prompt exit");
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "prompt exit, not after the 20 s probe timeout"
+    );
     let mut stderr = String::new();
     nanny
         .0

@@ -99,7 +99,7 @@ fn send_expect_mismatch_and_too_short() {
 #[test]
 fn a_server_that_accepts_and_never_answers_fails_within_the_timeout() {
     let addr = serve(|s| {
-        std::thread::sleep(Duration::from_secs(5));
+        std::thread::sleep(Duration::from_secs(10));
         drop(s);
     });
     let start = Instant::now();
@@ -107,7 +107,9 @@ fn a_server_that_accepts_and_never_answers_fails_within_the_timeout() {
         .run(T)
         .expect_err("silent");
     assert!(matches!(e, ProbeError::ReadTimeout { .. }), "{e}");
-    assert!(start.elapsed() < T + Duration::from_millis(500));
+    // Bounds are loose (a loaded CI machine): they only tell "at the timeout" from "when the
+    // server gave up" (10 s).
+    assert!(start.elapsed() < T + Duration::from_secs(3));
 }
 
 #[test]
@@ -171,7 +173,7 @@ fn udp_echo_with_and_without_expect() {
         ..udp(Some("ping"), None)
     };
     probe.run(T).expect_err("nobody listens");
-    assert!(start.elapsed() < T + Duration::from_millis(500));
+    assert!(start.elapsed() < T + Duration::from_secs(3));
 }
 
 fn script(dir: &Path, name: &str, body: &str) -> String {
@@ -224,7 +226,10 @@ fn a_hanging_send_program_is_killed_at_the_timeout() {
         .run(T, &slot)
         .expect_err("hangs");
     assert!(matches!(e, ProbeError::ProgramTimeout { .. }), "{e}");
-    assert!(start.elapsed() < T + Duration::from_millis(800));
+    assert!(
+        start.elapsed() < T + Duration::from_secs(3),
+        "killed at the timeout, not after 30 s"
+    );
     // The grandchild (sleep) went with its process group.
     let pid = std::fs::read_to_string(&pidfile).expect("pid written");
     std::thread::sleep(Duration::from_millis(100));
