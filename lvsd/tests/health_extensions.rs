@@ -112,3 +112,17 @@ fn extensions_are_virtual_keywords_only() {
         "t.cf:1: expected a keyword of the global section, found unknown keyword \"rise\" (it belongs in a virtual section)"
     );
 }
+
+#[test]
+fn an_expect_regex_must_compile() {
+    assert_eq!(
+        err(&vs("    use_regex = 1\n    expect = \"HTTP/1.[01\"")),
+        "t.cf:5: expected a regular expression, as use_regex = 1 (error: unclosed character class) for \"expect\", found \"HTTP/1.[01\""
+    );
+    // Escapes are translated first, as nanny does: \\. is an escaped dot.
+    let c = parse(&vs(r#"    use_regex = 1
+    expect = "HTTP/1\\.[01] 200\r\n""#));
+    assert!(c.virtuals[0].use_regex);
+    // Without use_regex the same text is a plain prefix.
+    parse(&vs("    expect = \"HTTP/1.[01\""));
+}

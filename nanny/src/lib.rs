@@ -63,6 +63,11 @@ pub fn run(settings: Settings) -> Result<(), ShellError> {
                 );
             }
         }
+        Check::Http { tls, .. } => {
+            if let Some(reason) = &tls.ca_error {
+                error!("{reason}; every probe fails until it is fixed and nanny restarted");
+            }
+        }
         _ => {}
     }
     let load = match settings.loadcmd.as_deref() {

@@ -40,14 +40,6 @@ pub enum SettingsError {
         /// The compiler's message.
         detail: String,
     },
-    /// `--tls-ca` cannot be read or holds no certificate (exit 1).
-    #[error("nanny: --tls-ca {path}: {detail}")]
-    TlsCa {
-        /// The file.
-        path: PathBuf,
-        /// What went wrong.
-        detail: String,
-    },
 }
 
 impl SettingsError {
@@ -360,11 +352,14 @@ fn http_check(
         None => StatusList::default(),
     };
     let mut tls = TlsSettings {
-        extra_roots: Vec::new(),
         no_verify: args.tls_no_verify,
+        ..TlsSettings::default()
     };
     if let Some(path) = &args.tls_ca {
-        tls.extra_roots = read_pem_bundle(path)?;
+        match read_pem_bundle(path) {
+            Ok(roots) => tls.extra_roots = roots,
+            Err(e) => tls.ca_error = Some(e),
+        }
     }
     Ok(Check::Http {
         url,
@@ -375,12 +370,10 @@ fn http_check(
     })
 }
 
-/// Reads the certificates of a PEM bundle.
-fn read_pem_bundle(path: &PathBuf) -> Result<Vec<reqwest::Certificate>, SettingsError> {
-    let err = |detail: String| SettingsError::TlsCa {
-        path: path.clone(),
-        detail,
-    };
+/// Reads the certificates of a PEM bundle; the error is the probe-failure reason
+/// (`--tls-ca FILE: why`).
+fn read_pem_bundle(path: &PathBuf) -> Result<Vec<reqwest::Certificate>, String> {
+    let err = |detail: String| format!("--tls-ca {}: {detail}", path.display());
     let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
     let certs = reqwest::Certificate::from_pem_bundle(&pem)
         .map_err(|e| err(crate::probe::error_chain(&e)))?;

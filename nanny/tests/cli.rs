@@ -58,9 +58,6 @@ fn bad_input_gets_a_clear_message_and_the_documented_status() {
     let (code, err) = with(&["--lvs", "--http-get", "/", "--http-status", "2xx"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--http-status"), "{err}");
-    let (code, err) = with(&["--lvs", "--http-get", "/", "--tls-ca", "/nonexistent.pem"]);
-    assert_eq!(code, 1, "{err}");
-    assert!(err.contains("--tls-ca /nonexistent.pem"), "{err}");
     let (code, err) = status_and_stderr(&["-h", "nosuchhost", "--lvs", "-V", "10.0.0.80"]);
     assert_eq!(code, 2, "{err}");
     let (code, _) = status_and_stderr(&["--no-such-option"]);
@@ -380,4 +377,56 @@ fn test_start_logs_instead_of_calling_lvsd() {
         "{stderr}"
     );
     assert!(!stderr.contains("unreachable"), "{stderr}");
+}
+
+#[test]
+fn an_unreadable_tls_ca_fails_the_probes_instead_of_ending_nanny() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = dir.path().join("absent.sock");
+    let (addr, _healthy) = switchable_server();
+    let args: Vec<String> = [
+        "-h",
+        "127.0.0.1",
+        "-p",
+        "443",
+        "-r",
+        &addr.port().to_string(),
+        "-t",
+        "1",
+        "-V",
+        "10.0.0.80",
+        "--lvs",
+        "--norun",
+        "--http-get",
+        "/health",
+        "--https",
+        "--tls-ca",
+        "/nonexistent/ca.pem",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut nanny = start(&socket, &args);
+    std::thread::sleep(Duration::from_millis(700));
+    signal(&nanny.0, Signal::SIGTERM);
+    assert_eq!(
+        nanny.0.wait().expect("wait").code(),
+        Some(0),
+        "still running"
+    );
+    let mut stderr = String::new();
+    nanny
+        .0
+        .stderr
+        .take()
+        .expect("piped")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    assert!(
+        stderr.contains("--tls-ca /nonexistent/ca.pem: No such file or directory"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(r#"{"state":"down","reason":"GET https://127.0.0.1:"#),
+        "{stderr}"
+    );
 }

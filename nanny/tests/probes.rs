@@ -377,13 +377,13 @@ fn https_verifies_the_certificate() {
     let roots = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).expect("pem");
     probe(TlsSettings {
         extra_roots: roots,
-        no_verify: false,
+        ..TlsSettings::default()
     })
     .run(T)
     .expect("trusted with --tls-ca");
     probe(TlsSettings {
-        extra_roots: Vec::new(),
         no_verify: true,
+        ..TlsSettings::default()
     })
     .run(T)
     .expect("--tls-no-verify");

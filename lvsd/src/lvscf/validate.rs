@@ -447,6 +447,7 @@ fn virtual_section(
         }
     }
     check_health_extensions(ctx, &v)?;
+    check_expect_regex(ctx, &v)?;
     check_duplicate_servers(ctx, section, &v, network)?;
     Ok(v)
 }
@@ -497,6 +498,26 @@ fn http_status(ctx: &Ctx<'_>, s: &RawStmt) -> Result<String, LvsCfError> {
         ));
     }
     Ok(text.to_owned())
+}
+
+/// With `use_regex = 1`, `expect` must compile as nanny will compile it (after escape
+/// translation, Rust `regex` syntax): a nanny that cannot start would be restarted until lvsd
+/// gives up, so the file is refused here instead (on reload the old configuration stays).
+fn check_expect_regex(ctx: &Ctx<'_>, v: &VirtualService) -> Result<(), LvsCfError> {
+    let (true, Some(expect)) = (v.use_regex, &v.expect) else {
+        return Ok(());
+    };
+    let Err(e) = regex::bytes::Regex::new(&value::translate_escapes(expect)) else {
+        return Ok(());
+    };
+    let detail = e.to_string();
+    let detail = detail.lines().last().unwrap_or_default().trim().to_owned();
+    Err(LvsCfError::BadValue {
+        at: ctx.at(v.lines.get("expect").copied().unwrap_or(v.line)),
+        keyword: "expect".to_owned(),
+        expected: format!("a regular expression, as use_regex = 1 ({detail})"),
+        found: expect.clone(),
+    })
 }
 
 /// The HTTP keywords need `http_path`, and `http_path` replaces send/expect-style probes

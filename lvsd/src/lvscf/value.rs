@@ -14,6 +14,31 @@ pub enum IntError {
     Overflow,
 }
 
+/// nanny's escape translation of `send`/`expect` (`\n \r \t \\ \' \"`; any other backslash
+/// sequence stays), so lvs.cf validation sees an `expect` regex as nanny will compile it.
+pub fn translate_escapes(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('t') => out.push('\t'),
+            Some(q @ ('\\' | '\'' | '"')) => out.push(q),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
 /// Parses an integer like C `strtol(s, &end, 0)` with `*end == '\0'` required: optional sign,
 /// then `0x`/`0X` hexadecimal, a leading `0` for octal, or decimal. Leading blanks are not
 /// accepted (tokens never have them). Unlike `strtol`, overflow is an error, not a clamp.

@@ -37,6 +37,9 @@ pub struct TlsSettings {
     pub extra_roots: Vec<reqwest::Certificate>,
     /// `--tls-no-verify`.
     pub no_verify: bool,
+    /// Why `--tls-ca` could not be used: every probe fails with this reason (a restart loop
+    /// would end in lvsd's `hard_shutdown`; a failing probe only affects this server).
+    pub ca_error: Option<String>,
 }
 
 /// An HTTP(S) GET probe.
@@ -75,6 +78,12 @@ impl HttpProbe {
     }
 
     fn client(&mut self, timeout: Duration) -> Result<&reqwest::blocking::Client, ProbeError> {
+        if let Some(reason) = &self.tls.ca_error {
+            return Err(ProbeError::Http {
+                url: self.url.clone(),
+                detail: reason.clone(),
+            });
+        }
         if self.client.is_none() {
             let mut builder = reqwest::blocking::Client::builder()
                 .timeout(timeout)
