@@ -126,3 +126,11 @@ fn an_expect_regex_must_compile() {
     // Without use_regex the same text is a plain prefix.
     parse(&vs("    expect = \"HTTP/1.[01\""));
 }
+
+#[test]
+fn send_program_needs_a_command() {
+    assert_eq!(
+        err(&vs("    send_program = \"  \"")),
+        "t.cf:4: expected a command such as \"/usr/local/bin/check %h %p\" for \"send_program\", found \"  \""
+    );
+}

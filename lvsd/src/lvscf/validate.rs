@@ -383,7 +383,17 @@ fn virtual_section(
             "send" => v.send = Some(ctx.string(s)),
             "expect" => v.expect = Some(ctx.string(s)),
             "use_regex" => v.use_regex = ctx.boolean(s)?,
-            "send_program" => v.send_program = Some(ctx.string(s)),
+            "send_program" => {
+                // nanny refuses an empty command (it would be restarted until lvsd gives up).
+                if ctx.text(s).split(' ').all(str::is_empty) {
+                    return Err(bad_value(
+                        ctx,
+                        s,
+                        "a command such as \"/usr/local/bin/check %h %p\"",
+                    ));
+                }
+                v.send_program = Some(ctx.string(s));
+            }
             "load_monitor" => v.load_monitor = Some(ctx.string(s)),
             "timeout" => {
                 let n = ctx.seconds(s, 1, "seconds in 1..=2678400")?;
