@@ -19,7 +19,7 @@ use hashbrown::HashMap;
 
 use super::locality::{LocalityEntry, LocalityTable};
 use super::{SchedInput, Scheduler, locality_overloaded, wlc_pick};
-use crate::service::Dest;
+use crate::dest::Dest;
 use crate::time::Instant;
 use crate::types::{DestId, SchedulerKind};
 

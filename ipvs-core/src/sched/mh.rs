@@ -23,7 +23,7 @@
 //! stale table; here the table is emptied instead, so nothing is scheduled.
 
 use super::{SchedFlags, SchedInput, Scheduler, gcd_positive, hsiphash_u32};
-use crate::service::Dest;
+use crate::dest::Dest;
 use crate::time::Instant;
 use crate::types::SchedulerKind;
 

@@ -59,7 +59,7 @@ pub use wrr::Wrr;
 
 use std::net::Ipv4Addr;
 
-use crate::service::Dest;
+use crate::dest::Dest;
 use crate::time::Instant;
 use crate::types::{SchedFlag, SchedulerKind};
 

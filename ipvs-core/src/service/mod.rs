@@ -2,8 +2,9 @@
 //!
 //! - [`Service`]: one virtual service (key, scheduler, persistence) with its destinations
 //!   in the kernel's list order, and the scheduler state built from them.
-//! - [`Dest`] / [`DestConfig`] / [`ConnClass`] (module `dest`): one real server and its
-//!   connection accounting (`bind` / `unbind` / `state_changed`, OVERLOAD thresholds).
+//! - [`Dest`] / [`DestConfig`] / [`ConnClass`] (re-exported from [`crate::dest`], which sits
+//!   below both this module and [`crate::sched`]): one real server and its connection
+//!   accounting (`bind` / `unbind` / `state_changed`, OVERLOAD thresholds).
 //! - [`ServiceTable`] (module `table`): every service, with [`DestId`] allocation and
 //!   lookup by id for the connection table.
 //!
@@ -24,10 +25,9 @@
 //!   scheduling path, and replaced whole ("selection behind a swap").
 //! - Nothing here panics; bad input is returned as [`ServiceError`].
 
-mod dest;
 mod table;
 
-pub use dest::{ConnClass, Dest, DestConfig, MAX_WEIGHT};
+pub use crate::dest::{ConnClass, Dest, DestConfig, DestError, MAX_WEIGHT};
 pub use table::{ServiceEdit, ServiceTable};
 
 use core::fmt;
@@ -65,20 +65,10 @@ pub enum ServiceError {
     /// `add_dest` with an id another destination already uses.
     #[error("destination id {0:?} is already in use")]
     DestIdInUse(DestId),
-    /// Weight above 65535.
-    #[error("weight {weight} out of range 0..=65535")]
-    WeightOutOfRange {
-        /// The weight given.
-        weight: u32,
-    },
-    /// Lower threshold above the upper one (kernel `ERANGE`).
-    #[error("lower threshold {lower} is higher than upper threshold {upper}")]
-    ThresholdsInverted {
-        /// Upper threshold given.
-        upper: u32,
-        /// Lower threshold given.
-        lower: u32,
-    },
+    /// A destination's own check or accounting failed (weight or threshold range, counter
+    /// underflow).
+    #[error(transparent)]
+    Dest(#[from] DestError),
     /// A scheduler flag the scheduler does not accept (ipvsadm "incompatible scheduler flag").
     #[error("incompatible scheduler flag `{}' for scheduler {kind}", flag.name())]
     IncompatibleFlag {
@@ -86,14 +76,6 @@ pub enum ServiceError {
         kind: SchedulerKind,
         /// The flag.
         flag: SchedFlag,
-    },
-    /// `unbind`/`state_changed` would take a counter below zero.
-    #[error("connection counter underflow on {id:?} ({class:?})")]
-    CounterUnderflow {
-        /// Destination.
-        id: DestId,
-        /// Counter that would underflow.
-        class: ConnClass,
     },
     /// A service with this key already exists.
     #[error("service {0} already exists")]
@@ -366,7 +348,7 @@ impl Service {
 
     /// Forgets a connection or template on `id` (see [`Dest::unbind`]).
     pub fn unbind(&mut self, id: DestId, class: ConnClass) -> Result<(), ServiceError> {
-        self.dest_mut(id)?.unbind(class)
+        Ok(self.dest_mut(id)?.unbind(class)?)
     }
 
     /// A connection on `id` moved between active and inactive.
@@ -376,7 +358,7 @@ impl Service {
         was_active: bool,
         is_active: bool,
     ) -> Result<(), ServiceError> {
-        self.dest_mut(id)?.state_changed(was_active, is_active)
+        Ok(self.dest_mut(id)?.state_changed(was_active, is_active)?)
     }
 
     /// Picks a destination for a new connection, or `None` when no destination is

@@ -54,7 +54,9 @@ fn add_edit_remove_errors_and_ids() {
     );
     assert!(matches!(
         s.add_dest(DestId(9), rs(3).with_weight(70_000)),
-        Err(ServiceError::WeightOutOfRange { weight: 70_000 })
+        Err(ServiceError::Dest(DestError::WeightOutOfRange {
+            weight: 70_000
+        }))
     ));
     s.add_dest(DestId(9), rs(3)).expect("new");
     // Edit keeps id and position.

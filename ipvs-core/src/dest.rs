@@ -1,5 +1,9 @@
 //! One destination (real server) and its connection accounting.
 //!
+//! This module sits below both [`crate::sched`] (every scheduler reads [`Dest`]) and
+//! [`crate::service`] (which owns the destinations and re-exports these types), so neither
+//! of those depends on the other for it.
+//!
 //! The accounting mirrors the kernel's `ip_vs_bind_dest` / `ip_vs_unbind_dest`
 //! (`ip_vs_conn.c`) and the TCP state handler's active/inactive moves: counters change
 //! only through [`Dest::bind`], [`Dest::unbind`] and [`Dest::state_changed`], and the
@@ -11,8 +15,34 @@
 
 use std::net::Ipv4Addr;
 
-use super::ServiceError;
 use crate::types::{DestId, ForwardMethod};
+
+/// Errors from one destination's configuration or accounting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DestError {
+    /// Weight above 65535.
+    #[error("weight {weight} out of range 0..=65535")]
+    WeightOutOfRange {
+        /// The weight given.
+        weight: u32,
+    },
+    /// Lower threshold above the upper one (kernel `ERANGE`).
+    #[error("lower threshold {lower} is higher than upper threshold {upper}")]
+    ThresholdsInverted {
+        /// Upper threshold given.
+        upper: u32,
+        /// Lower threshold given.
+        lower: u32,
+    },
+    /// `unbind`/`state_changed` would take a counter below zero.
+    #[error("connection counter underflow on {id:?} ({class:?})")]
+    CounterUnderflow {
+        /// Destination.
+        id: DestId,
+        /// Counter that would underflow.
+        class: ConnClass,
+    },
+}
 
 /// Largest weight ipvsadm accepts (`-w 0..65535`).
 pub const MAX_WEIGHT: u32 = 65_535;
@@ -61,15 +91,15 @@ impl DestConfig {
     }
 
     /// Checks the ranges the kernel and ipvsadm enforce.
-    pub fn validate(&self) -> Result<(), ServiceError> {
+    pub fn validate(&self) -> Result<(), DestError> {
         if self.weight > MAX_WEIGHT {
-            return Err(ServiceError::WeightOutOfRange {
+            return Err(DestError::WeightOutOfRange {
                 weight: self.weight,
             });
         }
         // ip_vs_add_dest / ip_vs_edit_dest refuse l > u with ERANGE.
         if self.l_threshold > self.u_threshold {
-            return Err(ServiceError::ThresholdsInverted {
+            return Err(DestError::ThresholdsInverted {
                 upper: self.u_threshold,
                 lower: self.l_threshold,
             });
@@ -106,7 +136,7 @@ impl Dest {
     /// A fresh destination: counters zero, not overloaded, `last_weight = weight`
     /// (the kernel sets `last_weight` unconditionally on add).
     ///
-    /// Does not validate `cfg`; [`super::Service::add_dest`] does.
+    /// Does not validate `cfg`; [`crate::service::Service::add_dest`] does.
     pub fn new(id: DestId, cfg: &DestConfig) -> Self {
         Dest {
             id,
@@ -227,7 +257,7 @@ impl Dest {
     /// - `l_threshold != 0`: `active + inactive < l_threshold`;
     /// - else `u_threshold != 0`: `(active + inactive) * 4 < u_threshold * 3`;
     /// - else always.
-    pub fn unbind(&mut self, class: ConnClass) -> Result<(), ServiceError> {
+    pub fn unbind(&mut self, class: ConnClass) -> Result<(), DestError> {
         let counter = match class {
             ConnClass::Active => &mut self.active_conns,
             ConnClass::Inactive => &mut self.inactive_conns,
@@ -235,7 +265,7 @@ impl Dest {
         };
         *counter = counter
             .checked_sub(1)
-            .ok_or(ServiceError::CounterUnderflow { id: self.id, class })?;
+            .ok_or(DestError::CounterUnderflow { id: self.id, class })?;
         let total = self.total_conns();
         if self.l_threshold != 0 {
             if total < u64::from(self.l_threshold) {
@@ -253,14 +283,14 @@ impl Dest {
 
     /// A bound connection moved between active and inactive (TCP state change). The total
     /// does not change, so neither does OVERLOAD (as in the kernel).
-    pub fn state_changed(&mut self, was_active: bool, is_active: bool) -> Result<(), ServiceError> {
+    pub fn state_changed(&mut self, was_active: bool, is_active: bool) -> Result<(), DestError> {
         match (was_active, is_active) {
             (true, false) => {
                 let class = ConnClass::Active;
                 self.active_conns = self
                     .active_conns
                     .checked_sub(1)
-                    .ok_or(ServiceError::CounterUnderflow { id: self.id, class })?;
+                    .ok_or(DestError::CounterUnderflow { id: self.id, class })?;
                 self.inactive_conns = self.inactive_conns.saturating_add(1);
             }
             (false, true) => {
@@ -268,7 +298,7 @@ impl Dest {
                 self.inactive_conns = self
                     .inactive_conns
                     .checked_sub(1)
-                    .ok_or(ServiceError::CounterUnderflow { id: self.id, class })?;
+                    .ok_or(DestError::CounterUnderflow { id: self.id, class })?;
                 self.active_conns = self.active_conns.saturating_add(1);
             }
             _ => {}
@@ -369,7 +399,7 @@ mod tests {
         let mut d = dest(0, 0);
         assert_eq!(
             d.unbind(ConnClass::Template),
-            Err(ServiceError::CounterUnderflow {
+            Err(DestError::CounterUnderflow {
                 id: DestId(1),
                 class: ConnClass::Template
             })
