@@ -11,7 +11,9 @@
 //! - `update(dests)` is called after every change to the destination list (add, edit,
 //!   remove; the kernel's `add_dest`/`upd_dest`/`del_dest` hooks). Schedulers with lookup
 //!   tables (dh, sh, mh) or cursors (rr, wrr) rebuild them there and swap them in whole;
-//!   the scheduling path only reads them.
+//!   the scheduling path only reads them. An update may be refused (mh with more
+//!   destinations than slots, like the kernel's `ip_vs_mh_reassign`): the old table then
+//!   stays in force and [`Scheduler::refused_updates`] counts it.
 //! - `schedule(dests, input, now)` gets the same slice that was last passed to `update`,
 //!   with possibly different counters/OVERLOAD flags, and returns an index into it. It
 //!   never allocates except in lblc/lblcr, whose caches grow by one entry per new
@@ -126,6 +128,13 @@ pub trait Scheduler: Send + core::fmt::Debug {
 
     /// Runs housekeeping due at `now`.
     fn handle_timeout(&mut self, _dests: &[Dest], _now: Instant) {}
+
+    /// How many [`Scheduler::update`] calls were refused, leaving the previous lookup
+    /// table in force (only `mh` refuses: more destinations than slots,
+    /// `ip_vs_mh_reassign`).
+    fn refused_updates(&self) -> u64 {
+        0
+    }
 }
 
 /// Every scheduler, as one enum (what [`new`] returns).
@@ -224,6 +233,9 @@ impl Scheduler for Sched {
     }
     fn handle_timeout(&mut self, dests: &[Dest], now: Instant) {
         dispatch!(self, s => s.handle_timeout(dests, now))
+    }
+    fn refused_updates(&self) -> u64 {
+        dispatch!(self, s => s.refused_updates())
     }
 }
 

@@ -77,6 +77,15 @@ pub enum ServiceError {
         /// The flag.
         flag: SchedFlag,
     },
+    /// The scheduler cannot be bound to a service with this many destinations (mh: more
+    /// destinations than table slots, kernel `ip_vs_mh_init_svc` failing with `EINVAL`).
+    #[error("scheduler {kind} cannot serve {dests} destinations")]
+    TooManyDests {
+        /// The scheduler refused.
+        kind: SchedulerKind,
+        /// Destinations in the service.
+        dests: usize,
+    },
     /// A service with this key already exists.
     #[error("service {0} already exists")]
     ServiceExists(ServiceKey),
@@ -238,7 +247,11 @@ impl Service {
 
     /// Changes scheduler and flags (`ipvsadm -E -s -b`). As in `ip_vs_edit_service`, the
     /// scheduler state is rebuilt only when the scheduler itself changes; a flags-only
-    /// change keeps it (sh/mh read the flags at schedule time).
+    /// change keeps it (sh/mh read the flags at schedule time). A scheduler that cannot
+    /// serve the current destinations (mh with more destinations than slots) is refused
+    /// with [`ServiceError::TooManyDests`] and the old one stays; the kernel fails the
+    /// command too, but leaves the service with no scheduler at all (so nothing is
+    /// scheduled until the next edit), which we do not copy.
     pub fn set_scheduler(
         &mut self,
         kind: SchedulerKind,
@@ -247,8 +260,15 @@ impl Service {
     ) -> Result<(), ServiceError> {
         check_flags(kind, flags)?;
         if kind != self.kind {
-            self.sched = sched::new(kind, flags, seed);
-            self.sched.update(&self.dests);
+            let mut new = sched::new(kind, flags, seed);
+            new.update(&self.dests);
+            if new.refused_updates() != 0 {
+                return Err(ServiceError::TooManyDests {
+                    kind,
+                    dests: self.dests.len(),
+                });
+            }
+            self.sched = new;
             self.kind = kind;
         } else {
             self.sched.set_flags(SchedFlags::from_flags(flags));
@@ -368,6 +388,14 @@ impl Service {
     pub fn schedule(&mut self, input: &SchedInput, now: Instant) -> Option<DestId> {
         let i = self.sched.schedule(&self.dests, input, now)?;
         self.dests.get(i).map(|d| d.id)
+    }
+
+    /// How many destination changes the scheduler refused to rebuild its table for,
+    /// keeping the previous one in force (mh with more destinations than slots,
+    /// `ip_vs_mh_reassign`). The change itself was made, as in the kernel, which ignores
+    /// the scheduler's refusal; destinations added since get no share of new connections.
+    pub fn sched_refused_updates(&self) -> u64 {
+        self.sched.refused_updates()
     }
 
     /// Earliest time the scheduler wants [`Service::handle_timeout`] (lblc/lblcr garbage

@@ -197,3 +197,53 @@ fn table_timeouts_come_from_lblc() {
     t.handle_timeout(Instant::from_secs(65));
     assert_eq!(t.poll_timeout(), Some(Instant::from_secs(125)));
 }
+
+/// mh with more destinations than its 4093 slots (default `CONFIG_IP_VS_MH_TAB_INDEX`):
+/// binding the scheduler fails as `ip_vs_mh_init_svc` does; once bound, a destination
+/// added beyond the table size is accepted but `ip_vs_mh_reassign` refuses the rebuild and
+/// the old table keeps scheduling (`__ip_vs_update_dest` ignores the scheduler's error).
+#[test]
+fn mh_with_more_dests_than_slots_refuses_the_rebuild_and_keeps_scheduling() {
+    let addr = |i: u32| Ipv4Addr::from(0x0A01_0000 + i);
+    let cfg = |i: u32| DestConfig::new(addr(i), 80, ForwardMethod::Route);
+    let mut s = svc(SchedulerKind::Wlc);
+    for i in 0..4094 {
+        s.add_dest(DestId(i), cfg(i)).expect("new");
+    }
+    assert_eq!(
+        s.set_scheduler(SchedulerKind::Mh, &[], 1),
+        Err(ServiceError::TooManyDests {
+            kind: SchedulerKind::Mh,
+            dests: 4094
+        })
+    );
+    assert_eq!(s.scheduler_kind(), SchedulerKind::Wlc, "old scheduler kept");
+
+    s.remove_dest(addr(0), 80).expect("exists");
+    s.set_scheduler(SchedulerKind::Mh, &[], 1)
+        .expect("4093 fit in 4093 slots");
+    assert_eq!(s.sched_refused_updates(), 0);
+    let picks = |s: &mut Service| -> Vec<Option<DestId>> {
+        (0..200)
+            .map(|k| s.schedule(&input(k), Instant::ZERO))
+            .collect()
+    };
+    let before = picks(&mut s);
+    assert!(before.iter().all(Option::is_some));
+
+    s.add_dest(DestId(9999), cfg(9999))
+        .expect("the kernel adds the destination anyway");
+    assert_eq!(s.dests().len(), 4094);
+    assert_eq!(s.sched_refused_updates(), 1);
+    assert_eq!(picks(&mut s), before, "the old table is still in force");
+    // Quiescing a destination is an update too: still refused, still scheduling.
+    let quiet = before[0].expect("scheduled");
+    let q = s.dest(quiet).expect("live").addr();
+    s.edit_dest(DestConfig::new(q, 80, ForwardMethod::Route).with_weight(0))
+        .expect("exists");
+    assert_eq!(s.sched_refused_updates(), 2);
+    let after = picks(&mut s);
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(*a, if *b == Some(quiet) { None } else { *b });
+    }
+}
