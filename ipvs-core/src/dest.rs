@@ -15,6 +15,7 @@
 
 use std::net::Ipv4Addr;
 
+use crate::time::Instant;
 use crate::types::{DestId, ForwardMethod};
 
 /// Errors from one destination's configuration or accounting.
@@ -130,6 +131,9 @@ pub struct Dest {
     pub(crate) active_conns: u32,
     pub(crate) inactive_conns: u32,
     pub(crate) persist_conns: u32,
+    /// While removed (in the trash): when the trash sweep first found nothing referring to
+    /// it (kernel `idle_start`); `None` while live or still referenced.
+    pub(crate) idle_start: Option<Instant>,
 }
 
 impl Dest {
@@ -151,6 +155,7 @@ impl Dest {
             active_conns: 0,
             inactive_conns: 0,
             persist_conns: 0,
+            idle_start: None,
         }
     }
 
@@ -159,7 +164,22 @@ impl Dest {
     /// upper threshold is removed or raised. Counters are kept. Address and port are the
     /// lookup key and do not change.
     pub(crate) fn apply_edit(&mut self, cfg: &DestConfig) {
-        if cfg.weight != 0 {
+        self.update(cfg, false);
+    }
+
+    /// Brings a removed destination back (kernel `ip_vs_add_dest` finding it with
+    /// `ip_vs_trash_get_dest`, then `__ip_vs_update_dest(.., add = 1)`): the same object,
+    /// so its id, its connection counters and its OVERLOAD flag are kept, except that
+    /// OVERLOAD is cleared when the new upper threshold is 0 or higher than the old one;
+    /// `last_weight` takes the new weight even when it is 0 (as on any add).
+    pub(crate) fn revive(&mut self, cfg: &DestConfig) {
+        self.update(cfg, true);
+        self.idle_start = None;
+    }
+
+    /// `__ip_vs_update_dest`: `add` is true for an add (new or from the trash).
+    fn update(&mut self, cfg: &DestConfig, add: bool) {
+        if add || cfg.weight != 0 {
             self.last_weight = cfg.weight;
         }
         self.weight = cfg.weight;
@@ -426,6 +446,37 @@ mod tests {
         assert!(d.is_overloaded());
         d.apply_edit(&base.with_thresholds(0, 0));
         assert!(!d.is_overloaded(), "removed threshold clears");
+    }
+
+    /// `__ip_vs_update_dest` with `add = 1` on a destination from the trash: counters and
+    /// OVERLOAD are kept unless the upper threshold is 0 or raised; `last_weight` follows
+    /// the new weight even when it is 0.
+    #[test]
+    fn revive_keeps_counters_and_overload_unless_threshold_cleared_or_raised() {
+        let mut d = dest(2, 0);
+        d.bind(ConnClass::Active);
+        d.bind(ConnClass::Inactive);
+        assert!(d.is_overloaded());
+        d.idle_start = Some(Instant::from_secs(5));
+        let base = DestConfig::new(d.addr(), d.port(), ForwardMethod::Masq);
+        d.revive(&base.with_thresholds(2, 0).with_weight(3));
+        assert_eq!((d.active_conns(), d.inactive_conns()), (1, 1));
+        assert!(d.is_overloaded(), "same upper threshold keeps OVERLOAD");
+        assert_eq!((d.weight(), d.last_weight(), d.idle_start), (3, 3, None));
+        d.revive(&base.with_thresholds(1, 0));
+        assert!(d.is_overloaded(), "a lower threshold keeps it too");
+        d.revive(&base.with_thresholds(4, 0).with_weight(0));
+        assert!(!d.is_overloaded(), "a raised threshold clears it");
+        assert_eq!(
+            (d.weight(), d.last_weight()),
+            (0, 0),
+            "add sets last_weight"
+        );
+        d.bind(ConnClass::Active);
+        d.bind(ConnClass::Active);
+        assert!(d.is_overloaded());
+        d.revive(&base.with_thresholds(0, 0));
+        assert!(!d.is_overloaded(), "no threshold clears it");
     }
 
     #[test]

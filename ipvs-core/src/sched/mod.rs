@@ -63,7 +63,7 @@ use std::net::Ipv4Addr;
 
 use crate::dest::Dest;
 use crate::time::Instant;
-use crate::types::{SchedFlag, SchedulerKind};
+use crate::types::{DestId, SchedFlag, SchedulerKind};
 
 /// What a scheduler may look at in the packet that opens a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -128,6 +128,26 @@ pub trait Scheduler: Send + core::fmt::Debug {
 
     /// Runs housekeeping due at `now`.
     fn handle_timeout(&mut self, _dests: &[Dest], _now: Instant) {}
+
+    /// As [`Scheduler::schedule`], also given the service's **removed** destinations (in
+    /// the trash) that cached state may still refer to. Only lblcr looks at them: its
+    /// `ip_vs_dest_set_max` weighs a removed member like any other. Never returns an index
+    /// into `removed`.
+    fn schedule_with_removed(
+        &mut self,
+        dests: &[Dest],
+        _removed: &[Dest],
+        input: &SchedInput,
+        now: Instant,
+    ) -> Option<usize> {
+        self.schedule(dests, input, now)
+    }
+
+    /// Whether the scheduler's state refers to destination `id` (lblc/lblcr cache entries,
+    /// which in the kernel hold a reference that keeps a removed destination in the trash).
+    fn holds(&self, _id: DestId) -> bool {
+        false
+    }
 
     /// How many [`Scheduler::update`] calls were refused, leaving the previous lookup
     /// table in force (only `mh` refuses: more destinations than slots,
@@ -236,6 +256,19 @@ impl Scheduler for Sched {
     }
     fn refused_updates(&self) -> u64 {
         dispatch!(self, s => s.refused_updates())
+    }
+    #[inline]
+    fn schedule_with_removed(
+        &mut self,
+        dests: &[Dest],
+        removed: &[Dest],
+        input: &SchedInput,
+        now: Instant,
+    ) -> Option<usize> {
+        dispatch!(self, s => s.schedule_with_removed(dests, removed, input, now))
+    }
+    fn holds(&self, id: DestId) -> bool {
+        dispatch!(self, s => s.holds(id))
     }
 }
 

@@ -28,7 +28,7 @@
 mod table;
 
 pub use crate::dest::{ConnClass, Dest, DestConfig, DestError, MAX_WEIGHT};
-pub use table::{ServiceEdit, ServiceTable};
+pub use table::{DEST_TRASH_PERIOD, ServiceEdit, ServiceTable};
 
 use core::fmt;
 use core::time::Duration;
@@ -341,10 +341,30 @@ impl Service {
         Ok(id)
     }
 
-    /// Removes the destination at `addr:port` and returns it (with its last counters).
-    /// Later `unbind` calls for its connections get [`ServiceError::NoSuchDest`], which the
-    /// connection layer may ignore: unlike the kernel there is no "trash" that revives a
-    /// removed destination with its counters.
+    /// Brings back a destination removed earlier (from the trash, see
+    /// [`ServiceTable`]): the same object and id, to the head of the list like any add,
+    /// updated from `cfg` the way `__ip_vs_update_dest(.., add = 1)` does (see
+    /// [`Dest`]'s `revive`). Address and port must be the destination's own.
+    pub fn revive_dest(&mut self, mut dest: Dest, cfg: &DestConfig) -> Result<(), ServiceError> {
+        cfg.validate()?;
+        if self.position(dest.addr, dest.port).is_some() {
+            return Err(ServiceError::DestExists {
+                addr: dest.addr,
+                port: dest.port,
+            });
+        }
+        if self.index.contains_key(&dest.id) {
+            return Err(ServiceError::DestIdInUse(dest.id));
+        }
+        dest.revive(cfg);
+        self.dests.insert(0, dest);
+        self.reindex();
+        self.sched.update(&self.dests);
+        Ok(())
+    }
+
+    /// Removes the destination at `addr:port` and returns it (with its counters and
+    /// flags), for the caller to keep in the trash ([`ServiceTable`] does).
     pub fn remove_dest(&mut self, addr: Ipv4Addr, port: u16) -> Result<Dest, ServiceError> {
         let i = self
             .position(addr, port)
@@ -356,8 +376,37 @@ impl Service {
     }
 
     fn dest_mut(&mut self, id: DestId) -> Result<&mut Dest, ServiceError> {
-        let i = *self.index.get(&id).ok_or(ServiceError::NoSuchDest(id))?;
-        self.dests.get_mut(i).ok_or(ServiceError::NoSuchDest(id))
+        self.dest_mut_opt(id).ok_or(ServiceError::NoSuchDest(id))
+    }
+
+    pub(crate) fn dest_mut_opt(&mut self, id: DestId) -> Option<&mut Dest> {
+        let i = *self.index.get(&id)?;
+        self.dests.get_mut(i)
+    }
+
+    /// Takes every destination out (the service is being deleted).
+    fn take_dests(&mut self) -> Vec<Dest> {
+        let dests = core::mem::take(&mut self.dests);
+        self.index.clear();
+        self.sched.update(&self.dests);
+        dests
+    }
+
+    /// Whether NAT replies come from the connection's virtual port rather than the
+    /// destination's: persistent fwmark and port-0 services, where a connection keeps its
+    /// packet's port (`ip_vs_sched_persist`).
+    pub fn replies_keep_vport(&self) -> bool {
+        let port = match self.key {
+            ServiceKey::Inet { port, .. } => port,
+            ServiceKey::Fwmark(_) => 0,
+        };
+        self.persistence.is_some() && port == 0
+    }
+
+    /// Whether the scheduler's state still refers to destination `id` (see
+    /// [`Scheduler::holds`]); a trashed destination it refers to is not freed.
+    pub fn holds(&self, id: DestId) -> bool {
+        self.sched.holds(id)
     }
 
     /// Counts a new connection or template on `id` (see [`Dest::bind`]).
@@ -386,7 +435,21 @@ impl Service {
     /// connection it creates.
     #[inline]
     pub fn schedule(&mut self, input: &SchedInput, now: Instant) -> Option<DestId> {
-        let i = self.sched.schedule(&self.dests, input, now)?;
+        self.schedule_among(input, &[], now)
+    }
+
+    /// As [`Service::schedule`], with this service's destinations in the trash, which
+    /// lblcr weighs when it sheds a member of a stale set.
+    #[inline]
+    pub fn schedule_among(
+        &mut self,
+        input: &SchedInput,
+        removed: &[Dest],
+        now: Instant,
+    ) -> Option<DestId> {
+        let i = self
+            .sched
+            .schedule_with_removed(&self.dests, removed, input, now)?;
         self.dests.get(i).map(|d| d.id)
     }
 
