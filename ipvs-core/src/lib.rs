@@ -6,7 +6,8 @@
 //! |---|---|
 //! | [`time`] | [`time::Instant`], the engine's notion of "now"; always passed in, never read from a clock |
 //! | [`types`] | small shared vocabulary: [`types::Protocol`], [`types::DestId`], [`types::ForwardMethod`], [`types::SchedulerKind`], [`types::ConnClass`] |
-//! | [`service`] | virtual services and their destinations (weights, thresholds, counters) |
+//! | [`dest`] | one destination: [`dest::Dest`] (weight, thresholds, OVERLOAD, counters) and its accounting; below both `sched` and `service` |
+//! | [`service`] | virtual services and their destinations (weights, thresholds, counters); re-exports [`dest`]'s types |
 //! | [`sched`] | the fourteen kernel schedulers, one file each |
 //! | [`conn`] | the connection table: states, timeouts, persistence templates, size bound |
 //! | [`ipvs`] | [`ipvs::Ipvs`]: services + schedulers + connections glued (scheduling, persistence, accounting, expiry) |
@@ -20,6 +21,7 @@
 #![deny(unsafe_code)]
 
 pub mod conn;
+pub mod dest;
 pub mod engine;
 pub mod io;
 pub mod ipvs;

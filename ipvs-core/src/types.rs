@@ -74,7 +74,8 @@ impl ForwardMethod {
 /// between classes; the service layer applies them to the destination's counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ConnClass {
-    /// A normal connection in an active state (TCP ESTABLISHED), counted in `ActiveConn`.
+    /// A normal connection in an active state (TCP ESTABLISHED, SYN_SENT, SYN_RECV or
+    /// SYNACK), counted in `ActiveConn`.
     Active,
     /// Any other normal connection (UDP included), counted in `InActConn`. New connections
     /// start here unless they arrive already established (sync).

@@ -76,7 +76,7 @@ impl ConnState {
         }
     }
 
-    /// Active (ESTABLISHED) or inactive.
+    /// Active (TCP ESTABLISHED or a SYN state, see [`TcpState::is_active`]) or inactive.
     pub const fn class(self) -> ConnClass {
         match self {
             ConnState::Tcp(s) if s.is_active() => ConnClass::Active,

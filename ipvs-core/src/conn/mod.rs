@@ -10,7 +10,9 @@
 //!   change to a destination's `ActiveConn` / `InActConn` / `PersistConn` counters is
 //!   returned as an [`Accounting`] event (insert, packet, removal, sweep); the service layer
 //!   applies them. A new connection starts inactive (kernel: `IP_VS_CONN_F_INACTIVE` is
-//!   set at creation); only TCP ESTABLISHED is active; UDP is always inactive.
+//!   set at creation); TCP ESTABLISHED, SYN_SENT, SYN_RECV and SYNACK are active (kernel
+//!   `tcp_state_active_table`), so a SYN makes a connection active at once; UDP is always
+//!   inactive.
 //! * **Bounded, never evicting.** At most `max_entries` connections plus templates. A full
 //!   table refuses inserts ([`ConnError::TableFull`], counted in
 //!   [`ConnStats::refused_full`]); it never drops a live entry to make room. Expired entries

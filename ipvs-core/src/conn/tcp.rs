@@ -11,10 +11,12 @@
 //!   directions (older kernels, before the sloppy-TCP work, went to CLOSE). We follow current
 //!   kernels; connections only exist in NONE if the caller created them from a non-SYN packet.
 //!
-//! "Active" in the sense of `ipvsadm`'s `ActiveConn` column is ESTABLISHED only
-//! ([`TcpState::is_active`]); every other state counts as inactive. (Very recent kernels also
-//! count the SYN states as active; the project's reference and `wlc`'s 256:1 weighting use the
-//! classic rule, so this module does too.)
+//! "Active" in the sense of `ipvsadm`'s `ActiveConn` column is what current kernels count:
+//! ESTABLISHED, SYN_SENT, SYN_RECV and SYNACK ([`TcpState::is_active`], the kernel's
+//! `tcp_state_active_table`, used by `set_tcp_state` since Linux 4.8); every other state
+//! counts as inactive. Kernels before 4.8 counted ESTABLISHED only. The difference shows in
+//! `wlc` (the default scheduler) and every scheduler that weighs connections: a burst of
+//! half-open connections weighs on a destination at the 256:1 active rate.
 //!
 //! Pure functions only: no time, no allocation, cannot panic.
 
@@ -26,7 +28,7 @@ use core::fmt;
 pub enum TcpState {
     /// No packet processed yet (kernel `NONE`, also what templates show).
     None = 0,
-    /// Three-way handshake completed; the only *active* state.
+    /// Three-way handshake completed.
     Established = 1,
     /// SYN seen from the real server side.
     SynSent = 2,
@@ -98,9 +100,14 @@ impl TcpState {
         }
     }
 
-    /// Whether a connection in this state counts in `ActiveConn` (ESTABLISHED only).
+    /// Whether a connection in this state counts in `ActiveConn`: the kernel's
+    /// `tcp_state_active_table` (`ip_vs_proto_tcp.c`, Linux 4.8 and later), which is true
+    /// for ESTABLISHED and the three handshake states SYN_SENT, SYN_RECV and SYNACK.
     pub const fn is_active(self) -> bool {
-        matches!(self, TcpState::Established)
+        matches!(
+            self,
+            TcpState::Established | TcpState::SynSent | TcpState::SynRecv | TcpState::SynAck
+        )
     }
 }
 
@@ -393,9 +400,28 @@ mod tests {
         for (i, s) in TcpState::ALL.into_iter().enumerate() {
             assert_eq!(s.index(), i);
             assert_eq!(TcpState::from_index(i), Some(s));
-            assert_eq!(s.is_active(), s == TcpState::Established);
         }
         assert_eq!(TcpState::from_index(11), None);
         assert_eq!(TcpState::CloseWait.to_string(), "CLOSE_WAIT");
+    }
+
+    /// Pins `tcp_state_active_table` (`ip_vs_proto_tcp.c`): exactly ESTABLISHED, SYN_SENT,
+    /// SYN_RECV and SYNACK are active; NONE, FIN_WAIT, TIME_WAIT, CLOSE, CLOSE_WAIT,
+    /// LAST_ACK and LISTEN are not.
+    #[test]
+    fn active_states_are_the_kernels_tcp_state_active_table() {
+        let active: Vec<TcpState> = TcpState::ALL
+            .into_iter()
+            .filter(|s| s.is_active())
+            .collect();
+        assert_eq!(
+            active,
+            [
+                TcpState::Established,
+                TcpState::SynSent,
+                TcpState::SynRecv,
+                TcpState::SynAck
+            ]
+        );
     }
 }

@@ -25,7 +25,7 @@
 //! * NAT reply: [`Ipvs::out_packet`].
 //!
 //! Cost per packet of a known connection: one connection-table probe, plus one more while
-//! some removed destination still has entries (to drop without touching the entry), and the
+//! the trash of removed destinations is not empty (to drop without touching the entry), and the
 //! destination's resolution (id map, service map, dest index). A new flow adds a probe for
 //! an existing key (so a duplicate never advances a scheduler or makes a template), the
 //! service lookup (up to three map probes), the scheduler and, when persistent, a template
@@ -68,8 +68,12 @@
 //!   also removed at once, and the packet still dropped (the reference's wording; kernels
 //!   since 5.9 may instead reschedule the packet as new when conntrack is off). NAT replies of
 //!   such connections are still translated, as the kernel's `ip_vs_out` does not check the
-//!   destination. Re-adding the same address:port to the same service **revives** those
-//!   connections (the kernel's destination trash), see [`registry`].
+//!   destination. A removed destination is kept in a trash (the kernel's, with its timing,
+//!   see [`ServiceTable`]); re-adding the same address:port to a service with the same key
+//!   **revives** that destination with its id, connections, counters, OVERLOAD flag and
+//!   lblc/lblcr cache entries (`ip_vs_trash_get_dest`, `__ip_vs_update_dest`), see
+//!   [`registry`]. Administrative calls take no `now`: a removal enters the trash at the
+//!   latest `now` any call passed in.
 //! * **Port reuse** (`conn_reuse_mode = 1`, the kernel's default): a SYN that hits an entry
 //!   in TIME_WAIT or CLOSE that no template controls expires it and is scheduled anew.
 //! * Not implemented: other `conn_reuse_mode` values, one-packet scheduling (`-o`), persistence engines (`--pe sip`), `drop_entry` /
@@ -110,6 +114,9 @@ pub struct Ipvs {
     services_added: u64,
     stats: IpvsStats,
     refusals: RefusalCounts,
+    /// The latest `now` any call passed in: the time administrative removals put a
+    /// destination into the trash (they take no `now` of their own).
+    now: Instant,
 }
 
 impl Ipvs {
@@ -122,7 +129,13 @@ impl Ipvs {
             services_added: 0,
             stats: IpvsStats::default(),
             refusals: RefusalCounts::default(),
+            now: Instant::ZERO,
         }
+    }
+
+    /// Remembers the latest time seen (callers pass non-decreasing instants).
+    fn saw(&mut self, now: Instant) {
+        self.now = self.now.max(now);
     }
 
     // ----- read access -----
@@ -147,9 +160,10 @@ impl Ipvs {
     pub fn refusals(&self) -> RefusalCounts {
         self.refusals
     }
-    /// Removed destinations that still have connections or templates, by stored id.
-    pub fn detached(&self) -> impl Iterator<Item = (DestId, &Detached)> {
-        self.reg.detached.iter().map(|(id, d)| (*id, d))
+    /// Removed destinations still in the trash (with or without connections), by id; see
+    /// [`ServiceTable`] for how long they stay.
+    pub fn detached(&self) -> impl Iterator<Item = (DestId, Detached)> + '_ {
+        self.reg.detached()
     }
 
     // ----- sysctls -----
@@ -211,11 +225,10 @@ impl Ipvs {
         Ok(())
     }
 
-    /// `ipvsadm -D`. Its connections stay until they expire (see the module docs on removed
-    /// destinations).
+    /// `ipvsadm -D`. Its destinations go to the trash; their connections stay until they
+    /// expire (see the module docs on removed destinations).
     pub fn remove_service(&mut self, key: &ServiceKey) -> Result<(), IpvsError> {
-        let svc = self.reg.services.remove_service(key)?;
-        self.reg.detach_service(&svc);
+        self.reg.services.remove_service(key, self.now)?;
         self.debug_check();
         Ok(())
     }
@@ -224,28 +237,18 @@ impl Ipvs {
     pub fn clear(&mut self) {
         let keys: Vec<ServiceKey> = self.reg.services.iter().map(|s| s.key()).collect();
         for key in keys {
-            if let Ok(svc) = self.reg.services.remove_service(&key) {
-                self.reg.detach_service(&svc);
-            }
+            // Cannot fail: the key was just listed.
+            let _ = self.reg.services.remove_service(&key, self.now);
         }
         self.debug_check();
     }
 
-    /// `ipvsadm -a`; returns the new destination's id. Connections of an earlier
-    /// destination at the same address:port of this service that are still in the table
-    /// are revived onto it.
+    /// `ipvsadm -a`; returns the destination's id. If the same address:port was removed
+    /// from a service with this key and is still in the trash, that destination comes
+    /// back (same id, its connections, templates, counters and OVERLOAD flag; kernel
+    /// `ip_vs_trash_get_dest`, `__ip_vs_update_dest`), else a new one is made.
     pub fn add_dest(&mut self, key: &ServiceKey, cfg: DestConfig) -> Result<DestId, IpvsError> {
-        let mut id = self.reg.services.add_dest(key, cfg)?;
-        // Ids wrap after 2^32 allocations; never hand out one a removed destination's
-        // entries still carry.
-        for _ in 0..=self.reg.detached.len() {
-            if !self.reg.detached.contains_key(&id) {
-                break;
-            }
-            self.reg.services.remove_dest(key, cfg.addr, cfg.port)?;
-            id = self.reg.services.add_dest(key, cfg)?;
-        }
-        self.reg.revive(*key, id, cfg.addr, cfg.port);
+        let id = self.reg.services.add_dest(key, cfg)?;
         self.debug_check();
         Ok(id)
     }
@@ -262,14 +265,7 @@ impl Ipvs {
         addr: Ipv4Addr,
         port: u16,
     ) -> Result<(), IpvsError> {
-        let reply_port = self
-            .reg
-            .services
-            .get(key)
-            .and_then(|s| Some(registry::reply_port(s, s.find_dest(addr, port)?)));
-        let d = self.reg.services.remove_dest(key, addr, port)?;
-        self.reg
-            .detach(*key, &d, reply_port.unwrap_or_else(|| d.port()));
+        self.reg.services.remove_dest(key, addr, port, self.now)?;
         self.debug_check();
         Ok(())
     }
@@ -314,6 +310,7 @@ impl Ipvs {
     /// Creates the connection for a new flow and processes its first packet (kernel
     /// `ip_vs_schedule`, `ip_vs_sched_persist`). See the module docs for the rules.
     pub fn new_connection(&mut self, now: Instant, flow: &NewFlow) -> Result<Scheduled, Refusal> {
+        self.saw(now);
         let r = self.schedule(now, flow);
         match &r {
             Ok(_) => self.stats.conns_created += 1,
@@ -474,6 +471,7 @@ impl Ipvs {
     /// An inbound packet (client to virtual service) of an existing connection: TCP state
     /// transition, refresh, accounting. See [`Delivery`] for removed destinations.
     pub fn in_packet(&mut self, now: Instant, key: &ConnKey, flags: TcpFlags) -> Delivery {
+        self.saw(now);
         let d = self.in_packet_inner(now, key, flags);
         self.debug_check();
         d
@@ -483,9 +481,9 @@ impl Ipvs {
         if self.reuse_expired(now, key, flags) {
             return Delivery::NoConn;
         }
-        // Only when some removed destination still has entries can a connection lead
+        // Only when some removed destination is in the trash can a connection lead
         // nowhere; look before touching the entry (the kernel drops without refreshing).
-        if !self.reg.detached.is_empty() {
+        if self.reg.services.has_trash() {
             let Some(info) = self.conns.lookup_in(now, key) else {
                 return Delivery::NoConn;
             };
@@ -562,6 +560,7 @@ impl Ipvs {
         reply: &ReplyKey,
         flags: TcpFlags,
     ) -> Option<Forward> {
+        self.saw(now);
         let reg = &self.reg;
         let out = self
             .conns
@@ -627,8 +626,10 @@ impl Ipvs {
     // ----- time -----
 
     /// Runs what is due at `now`: the connection sweep (expired connections and templates
-    /// removed, their counters released) and the schedulers' housekeeping (lblc/lblcr).
+    /// removed, their counters released), the schedulers' housekeeping (lblc/lblcr) and
+    /// the trash sweep (removed destinations nothing refers to any more are freed).
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.saw(now);
         if self.conns.poll_timeout().is_some_and(|t| t <= now) {
             let reg = &mut self.reg;
             self.conns.expire(now, |ev| reg.apply(ev));

@@ -1,43 +1,30 @@
-//! The service table plus what it forgets: connection accounting applied to destinations,
-//! and the connections of **removed** destinations.
+//! The service table plus connection accounting applied to destinations, live or removed.
 //!
 //! The connection table stores a [`DestId`] per entry. A destination removed with
-//! `ipvsadm -d` (or with its service) disappears from the [`ServiceTable`], but its
-//! connections and templates stay in the connection table until they expire, exactly as the
-//! kernel keeps them pointing at a destination in its "trash". The registry keeps, for every
-//! removed destination that still has entries, a [`Detached`] record: which service and
-//! address:port it was, and how many active / inactive / template entries still carry its
-//! id. Accounting events for a detached id update that record; the record goes away with
-//! its last entry.
-//!
-//! # Revival (the kernel's trash)
-//!
-//! Re-adding the same address:port to the same service revives the detached entries (kernel
-//! `ip_vs_trash_get_dest`): the new destination has a new [`DestId`], so the record is
-//! *aliased* to it (`revived_as`), its counts are bound on the new destination, and from then
-//! on every event for the old id also moves the new destination's counters, and packets of
-//! the old connections are forwarded to it. This is what `expire_nodest_conn = 0` exists
-//! for: "a re-added real server can resume the connection". Removing the new destination
-//! again hands its share back to the records it revived.
+//! `ipvsadm -d` (or with its service) goes to the [`ServiceTable`]'s trash with its id, its
+//! counters and its flags, exactly as the kernel keeps it while connections point at it;
+//! accounting events for its connections keep applying to it there. Re-adding the same
+//! address:port to a service with the same key revives that very destination (kernel
+//! `ip_vs_trash_get_dest`), so its connections, templates and counters are simply live
+//! again: no aliasing, no id translation. This is what `expire_nodest_conn = 0` exists for:
+//! "a re-added real server can resume the connection".
 //!
 //! Nothing here panics. An event that cannot be applied (a counter would underflow, an id
 //! nobody knows) is counted (`accounting_errors`), which
 //! [`super::Ipvs::check_invariants`] reports: it is a bug, never a caller error.
 
-use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-
-use hashbrown::HashMap;
 
 use super::IpvsInvariantViolation;
 use crate::conn::{self, Accounting};
 use crate::service::{self, Dest, Service, ServiceKey, ServiceTable};
 use crate::types::DestId;
 
-/// What remains of a removed destination while connections or templates still carry its id.
+/// A removed destination still in the trash (see [`ServiceTable`]), as
+/// [`super::Ipvs::detached`] lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Detached {
-    /// The service it belonged to.
+    /// The key of the service it was removed from.
     pub service: ServiceKey,
     /// Its address.
     pub addr: Ipv4Addr,
@@ -46,23 +33,21 @@ pub struct Detached {
     /// Port NAT replies come from; 0 = the connection's virtual port (see
     /// [`reply_port`]).
     pub reply_port: u16,
-    /// Entries still carrying this id: `[active, inactive, template]`.
+    /// Entries still counted on it: `[active, inactive, template]`.
     pub counts: [u32; 3],
-    /// The live destination this record was revived as, if the address:port was re-added.
-    pub revived_as: Option<DestId>,
 }
 
 /// Where a stored [`DestId`] leads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Target {
-    /// A live destination (possibly through a revival alias): `id` is the live one.
+    /// A live destination.
     Live {
         id: DestId,
         addr: Ipv4Addr,
         /// 0 = the connection's virtual port.
         port: u16,
     },
-    /// A removed destination, not re-added.
+    /// A removed destination (in the trash).
     Gone { addr: Ipv4Addr, port: u16 },
 }
 
@@ -74,11 +59,7 @@ pub(crate) enum Target {
 /// virtual port differs from the service port (fwmark and port-0 services) keeps the
 /// packet's port even when the destination has one.
 pub fn reply_port(svc: &Service, dest: &Dest) -> u16 {
-    let svc_port = match svc.key() {
-        ServiceKey::Inet { port, .. } => port,
-        ServiceKey::Fwmark(_) => 0,
-    };
-    if svc.persistence().is_some() && svc_port == 0 {
+    if svc.replies_keep_vport() {
         0
     } else {
         dest.port()
@@ -93,56 +74,23 @@ fn class_of(c: conn::ConnClass) -> service::ConnClass {
     }
 }
 
-/// Applies `ev` to a `[active, inactive, template]` tally; `false` (and no change) if a
-/// counter would underflow or overflow.
-fn step(counts: &mut [u32; 3], ev: Accounting) -> bool {
-    let mut next = *counts;
-    if let Some(f) = ev.from {
-        match next[f.index()].checked_sub(1) {
-            Some(v) => next[f.index()] = v,
-            None => return false,
-        }
-    }
-    if let Some(t) = ev.to {
-        match next[t.index()].checked_add(1) {
-            Some(v) => next[t.index()] = v,
-            None => return false,
-        }
-    }
-    *counts = next;
-    true
-}
-
-/// Services plus detached destinations; the one place accounting is applied.
+/// Services (with the trash); the one place accounting is applied.
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     pub(crate) services: ServiceTable,
-    pub(crate) detached: HashMap<DestId, Detached>,
     pub(crate) accounting_errors: u64,
 }
 
 impl Registry {
-    /// Applies one counter change from the connection table.
+    /// Applies one counter change from the connection table to the destination it names,
+    /// live or in the trash.
     pub(crate) fn apply(&mut self, ev: Accounting) {
-        let mut live = Some(ev.dest);
-        if let Some(det) = self.detached.get_mut(&ev.dest) {
-            if !step(&mut det.counts, ev) {
-                self.accounting_errors += 1;
-                return;
-            }
-            live = det.revived_as;
-            if det.counts == [0; 3] {
-                self.detached.remove(&ev.dest);
-            }
-        }
-        if let Some(id) = live
-            && self.apply_live(id, ev).is_err()
-        {
+        if self.apply_to(ev.dest, ev).is_err() {
             self.accounting_errors += 1;
         }
     }
 
-    fn apply_live(&mut self, id: DestId, ev: Accounting) -> Result<(), service::ServiceError> {
+    fn apply_to(&mut self, id: DestId, ev: Accounting) -> Result<(), service::ServiceError> {
         let s = &mut self.services;
         match (ev.from, ev.to) {
             (None, Some(to)) => s.bind(id, class_of(to)),
@@ -165,24 +113,17 @@ impl Registry {
 
     /// Where a stored id leads.
     pub(crate) fn target(&self, id: DestId) -> Option<Target> {
-        if let Some(det) = self.detached.get(&id) {
-            return match det.revived_as {
-                Some(live) => self.live_target(live),
-                None => Some(Target::Gone {
-                    addr: det.addr,
-                    port: det.reply_port,
-                }),
-            };
+        if let Some((svc, d)) = self.services.dest_with_service(id) {
+            return Some(Target::Live {
+                id,
+                addr: d.addr(),
+                port: reply_port(svc, d),
+            });
         }
-        self.live_target(id)
-    }
-
-    fn live_target(&self, id: DestId) -> Option<Target> {
-        let (svc, d) = self.services.dest_with_service(id)?;
-        Some(Target::Live {
-            id,
+        let (_, d) = self.services.trashed(id)?;
+        Some(Target::Gone {
             addr: d.addr(),
-            port: reply_port(svc, d),
+            port: self.services.trashed_reply_port(id)?,
         })
     }
 
@@ -195,95 +136,28 @@ impl Registry {
         }
     }
 
-    /// The live destination a template's stored id leads to, if it is in service `svc`:
-    /// `(live id, weight)`.
+    /// `(id, weight)` if a template's stored id is a live destination of service `svc`.
     pub(crate) fn live_in_service(&self, id: DestId, svc: &ServiceKey) -> Option<(DestId, u32)> {
-        let live = match self.detached.get(&id) {
-            Some(det) => det.revived_as?,
-            None => id,
-        };
-        let (s, d) = self.services.dest_with_service(live)?;
-        (s.key() == *svc).then_some((live, d.weight()))
+        let (s, d) = self.services.dest_with_service(id)?;
+        (s.key() == *svc).then_some((id, d.weight()))
     }
 
-    /// Records a destination just removed from service `svc_key` (whose last counters are in
-    /// `dest`); `reply_port` as computed while the service still knew it.
-    pub(crate) fn detach(&mut self, svc_key: ServiceKey, dest: &Dest, reply_port: u16) {
-        let mut counts = [
-            dest.active_conns(),
-            dest.inactive_conns(),
-            dest.persist_conns(),
-        ];
-        // Entries of older records this destination had revived stay with those records.
-        for det in self.detached.values_mut() {
-            if det.revived_as == Some(dest.id()) {
-                det.revived_as = None;
-                for (c, d) in counts.iter_mut().zip(det.counts) {
-                    match c.checked_sub(d) {
-                        Some(v) => *c = v,
-                        None => {
-                            *c = 0;
-                            self.accounting_errors += 1;
-                        }
-                    }
-                }
-            }
-        }
-        if counts != [0; 3] {
-            self.detached.insert(
-                dest.id(),
-                Detached {
-                    service: svc_key,
-                    addr: dest.addr(),
-                    port: dest.port(),
-                    reply_port,
-                    counts,
-                    revived_as: None,
-                },
-            );
-        }
+    /// The trash as [`Detached`] records.
+    pub(crate) fn detached(&self) -> impl Iterator<Item = (DestId, Detached)> + '_ {
+        self.services.trash().map(|(service, d)| {
+            let detached = Detached {
+                service,
+                addr: d.addr(),
+                port: d.port(),
+                reply_port: self.services.trashed_reply_port(d.id()).unwrap_or(d.port()),
+                counts: [d.active_conns(), d.inactive_conns(), d.persist_conns()],
+            };
+            (d.id(), detached)
+        })
     }
 
-    /// Records every destination of a removed service.
-    pub(crate) fn detach_service(&mut self, svc: &Service) {
-        for d in svc.dests() {
-            self.detach(svc.key(), d, reply_port(svc, d));
-        }
-    }
-
-    /// A destination `live` was just added at `addr:port` to service `svc_key`: revive the
-    /// records of earlier destinations at the same place, binding their entries on it.
-    pub(crate) fn revive(&mut self, svc_key: ServiceKey, live: DestId, addr: Ipv4Addr, port: u16) {
-        let mut binds = [0u32; 3];
-        for det in self.detached.values_mut() {
-            if det.revived_as.is_none()
-                && det.service == svc_key
-                && det.addr == addr
-                && det.port == port
-            {
-                det.revived_as = Some(live);
-                for (b, c) in binds.iter_mut().zip(det.counts) {
-                    *b = b.saturating_add(c);
-                }
-            }
-        }
-        let classes = [
-            service::ConnClass::Active,
-            service::ConnClass::Inactive,
-            service::ConnClass::Template,
-        ];
-        for (class, n) in classes.into_iter().zip(binds) {
-            for _ in 0..n {
-                if self.services.bind(live, class).is_err() {
-                    self.accounting_errors += 1;
-                }
-            }
-        }
-    }
-
-    /// Checks that every destination's counters equal what the connection table holds for
-    /// it (`stored`, from [`conn::ConnTable::dest_counts`]), through detached records and
-    /// revival aliases.
+    /// Checks that every destination's counters, live or trashed, equal what the
+    /// connection table holds for it (`stored`, from [`conn::ConnTable::dest_counts`]).
     pub(crate) fn check(&self, stored: &conn::DestCounts) -> Result<(), IpvsInvariantViolation> {
         let fail = |m: String| Err(IpvsInvariantViolation::Accounting(m));
         if self.accounting_errors != 0 {
@@ -292,67 +166,37 @@ impl Registry {
                 self.accounting_errors
             ));
         }
-        let mut expected: BTreeMap<DestId, [i64; 3]> = BTreeMap::new();
-        let add = |m: &mut BTreeMap<DestId, [i64; 3]>, id: DestId, c: &[i64; 3]| {
-            let e = m.entry(id).or_default();
-            for (x, y) in e.iter_mut().zip(c) {
-                *x += *y;
-            }
-        };
         for (&id, c) in stored {
-            if *c == [0; 3] {
-                continue;
-            }
-            if let Some(det) = self.detached.get(&id) {
-                let held = det.counts.map(i64::from);
-                if held != *c {
-                    return fail(format!(
-                        "removed destination {id:?}: record {held:?}, table {c:?}"
-                    ));
-                }
-                if let Some(live) = det.revived_as {
-                    add(&mut expected, live, c);
-                }
-            } else if self.services.dest(id).is_some() {
-                add(&mut expected, id, c);
-            } else {
+            if *c != [0; 3]
+                && self.services.dest(id).is_none()
+                && self.services.trashed(id).is_none()
+            {
                 return fail(format!("{c:?} entries point at unknown destination {id:?}"));
             }
         }
-        for (&id, det) in &self.detached {
-            if det.counts == [0; 3] || stored.get(&id).is_none_or(|c| *c == [0; 3]) {
-                return fail(format!("stale record for removed destination {id:?}"));
+        let live = self
+            .services
+            .iter()
+            .flat_map(|s| s.dests().iter().map(move |d| (s.key(), d, "live")));
+        let trashed = self.services.trash().map(|(k, d)| (k, d, "removed"));
+        for (key, d, what) in live.chain(trashed) {
+            if what == "removed" && self.services.dest(d.id()).is_some() {
+                return fail(format!("{:?} is both live and removed", d.id()));
             }
-            if self.services.dest(id).is_some() {
-                return fail(format!("{id:?} is both live and removed"));
-            }
-            if let Some(live) = det.revived_as {
-                let ok = self.services.dest_with_service(live).is_some_and(|(s, d)| {
-                    s.key() == det.service && d.addr() == det.addr && d.port() == det.port
-                });
-                if !ok {
-                    return fail(format!("{id:?} revived as {live:?}, which does not match"));
-                }
-            }
-        }
-        for svc in self.services.iter() {
-            for d in svc.dests() {
-                let want = expected.get(&d.id()).copied().unwrap_or_default();
-                let have = [
-                    i64::from(d.active_conns()),
-                    i64::from(d.inactive_conns()),
-                    i64::from(d.persist_conns()),
-                ];
-                if want != have {
-                    return fail(format!(
-                        "{} {}:{} ({:?}): counters [active, inactive, persist] {have:?}, \
-                         connection table {want:?}",
-                        svc.key(),
-                        d.addr(),
-                        d.port(),
-                        d.id()
-                    ));
-                }
+            let want = stored.get(&d.id()).copied().unwrap_or_default();
+            let have = [
+                i64::from(d.active_conns()),
+                i64::from(d.inactive_conns()),
+                i64::from(d.persist_conns()),
+            ];
+            if want != have {
+                return fail(format!(
+                    "{key} {what} {}:{} ({:?}): counters [active, inactive, persist] \
+                     {have:?}, connection table {want:?}",
+                    d.addr(),
+                    d.port(),
+                    d.id()
+                ));
             }
         }
         Ok(())

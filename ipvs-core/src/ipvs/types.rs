@@ -169,7 +169,7 @@ pub struct NewFlow {
 pub struct Forward {
     /// The connection.
     pub conn: ConnKey,
-    /// The destination, as it is live now (after a revival, the new destination's id).
+    /// The destination (a revived destination keeps its id).
     pub dest: DestId,
     /// Real server address.
     pub daddr: Ipv4Addr,

@@ -9,7 +9,7 @@
 //! rebuilds on every update, with the same result.
 
 use super::{SchedInput, Scheduler, hash_32};
-use crate::service::Dest;
+use crate::dest::Dest;
 use crate::time::Instant;
 use crate::types::SchedulerKind;
 

@@ -4,7 +4,7 @@
 //! wins ties. Weight 0 never qualifies (the running maximum starts at 0, compared with `>`).
 
 use super::{SchedInput, Scheduler};
-use crate::service::Dest;
+use crate::dest::Dest;
 use crate::time::Instant;
 use crate::types::SchedulerKind;
 

@@ -8,10 +8,13 @@
 //! *threshold flag* does not invalidate a cached destination. Otherwise the wlc pick is
 //! used and cached (replacing any previous mapping, with a fresh `lastuse`).
 //!
-//! Differences from the kernel, both invisible in scheduling decisions: a destination
-//! removed from the service drops its cache entries at once (the kernel keeps them
-//! pointing at the unavailable destination until they are rescheduled or expire), and
-//! garbage collection timing is as described in the `locality` module.
+//! A destination removed from the service keeps its cache entries, as in the kernel, where
+//! an entry holds a reference to the destination (in the trash) and `ip_vs_lblc_schedule`
+//! skips it only because `IP_VS_DEST_F_AVAILABLE` is clear: such an entry is rescheduled
+//! on its next use (and replaced), and if the same address:port is added back first, the
+//! entry is valid again ([`Scheduler::holds`] tells the service layer that the trash must
+//! keep that destination). Garbage collection timing is as described in the `locality`
+//! module.
 
 use core::time::Duration;
 
@@ -19,14 +22,15 @@ use hashbrown::HashMap;
 
 use super::locality::{LocalityEntry, LocalityTable};
 use super::{SchedInput, Scheduler, locality_overloaded, wlc_pick};
-use crate::service::Dest;
+use crate::dest::Dest;
 use crate::time::Instant;
 use crate::types::{DestId, SchedulerKind};
 
 #[derive(Debug, Clone)]
 struct Entry {
     addr: u32,
-    dest: usize,
+    /// Index of `id` in the destination list; `None` while it is removed (unavailable).
+    dest: Option<usize>,
     id: DestId,
     lastuse: Instant,
 }
@@ -81,12 +85,9 @@ impl Scheduler for Lblc {
     fn update(&mut self, dests: &[Dest]) {
         let pos: HashMap<DestId, usize> =
             dests.iter().enumerate().map(|(i, d)| (d.id, i)).collect();
-        self.table.retain_mut(|e| match pos.get(&e.id) {
-            Some(&i) => {
-                e.dest = i;
-                true
-            }
-            None => false,
+        self.table.retain_mut(|e| {
+            e.dest = pos.get(&e.id).copied();
+            true
         });
     }
 
@@ -95,12 +96,13 @@ impl Scheduler for Lblc {
         let addr = u32::from(input.dst);
         if let Some(e) = self.table.get_mut(addr) {
             e.lastuse = now;
-            if let Some(d) = dests.get(e.dest)
+            if let Some(i) = e.dest
+                && let Some(d) = dests.get(i)
                 && d.id == e.id
                 && d.weight > 0
                 && !locality_overloaded(d, dests)
             {
-                return Some(e.dest);
+                return Some(i);
             }
         }
         let i = wlc_pick(dests)?;
@@ -110,14 +112,14 @@ impl Scheduler for Lblc {
             Some(e) => {
                 *e = Entry {
                     addr,
-                    dest: i,
+                    dest: Some(i),
                     id,
                     lastuse: now,
                 }
             }
             None => self.table.insert(Entry {
                 addr,
-                dest: i,
+                dest: Some(i),
                 id,
                 lastuse: now,
             }),
@@ -131,6 +133,10 @@ impl Scheduler for Lblc {
 
     fn handle_timeout(&mut self, _dests: &[Dest], now: Instant) {
         self.table.maybe_gc(now);
+    }
+
+    fn holds(&self, id: DestId) -> bool {
+        self.table.any(|e| e.id == id)
     }
 }
 
@@ -193,22 +199,36 @@ mod tests {
         assert_eq!(s.schedule(&ds, &x, T0), Some(1));
     }
 
+    /// `ip_vs_lblc_schedule` keeps an entry whose destination was removed (it holds a
+    /// reference; only `IP_VS_DEST_F_AVAILABLE` is clear): indices are remapped, and the
+    /// entry is valid again once the same destination is back in the list.
     #[test]
-    fn removed_dest_entries_are_dropped_and_indices_remapped() {
-        let ds = dests(&[1, 1, 1]);
+    fn removed_dest_entries_stay_and_are_valid_again_when_it_comes_back() {
+        let mut ds = dests(&[1, 1, 1]);
         let mut s = Lblc::new();
         s.update(&ds);
         let (x, y) = (to([198, 51, 100, 1]), to([198, 51, 100, 2]));
         assert_eq!(s.schedule(&ds, &x, T0), Some(0));
-        let mut ds = ds;
         set_conns(&mut ds[0], 1, 0);
         assert_eq!(s.schedule(&ds, &y, T0), Some(1));
-        // Remove A (index 0): x's entry goes, y's entry (id 1) moves to index 0.
-        let ds2 = ds[1..].to_vec();
-        s.update(&ds2);
-        assert_eq!(s.cached(), 1);
-        assert_eq!(s.schedule(&ds2, &y, T0), Some(0));
-        assert_eq!(ds2[0].id, DestId(1));
+        // Remove A (index 0): x's entry stays (A is held), y's entry moves to index 0.
+        let a = ds.remove(0);
+        s.update(&ds);
+        assert_eq!(s.cached(), 2);
+        assert!(s.holds(a.id) && s.holds(DestId(1)) && !s.holds(DestId(2)));
+        assert_eq!(s.schedule(&ds, &y, T0), Some(0));
+        assert_eq!(ds[0].id, DestId(1));
+        // A comes back (at the head, as a re-add does): x's entry points at it again,
+        // although A is more loaded than the others.
+        ds.insert(0, a);
+        s.update(&ds);
+        assert_eq!(s.schedule(&ds, &x, T0), Some(0));
+        // Removed again, x is used: unavailable, so wlc picks B and replaces the entry.
+        let a = ds.remove(0);
+        s.update(&ds);
+        assert_eq!(s.schedule(&ds, &x, T0), Some(0));
+        assert_eq!(ds[0].id, DestId(1));
+        assert!(!s.holds(a.id), "nothing refers to A any more");
     }
 
     #[test]

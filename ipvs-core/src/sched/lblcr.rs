@@ -11,8 +11,13 @@
 //! 3. if step 1 found a member and it is not locality-overloaded, use it; otherwise pick
 //!    by wlc over the whole service and add that destination to the set (if absent).
 //!
-//! Adding or removing a member stamps the set's `lastmod`. Differences from the kernel as
-//! in lblc: members removed from the service leave the sets at once.
+//! Adding or removing a member stamps the set's `lastmod`. A member removed from the
+//! service stays in its sets, as in the kernel (the set element holds a reference to the
+//! destination in the trash): step 1 skips it (`IP_VS_DEST_F_AVAILABLE` clear), step 2
+//! still weighs it with its weight and connections (the kernel's `ip_vs_dest_set_max` does
+//! not look at AVAILABLE; it sees them through
+//! [`Scheduler::schedule_with_removed`]), and once the same destination is added back it is
+//! a full member again.
 
 use core::time::Duration;
 
@@ -20,13 +25,14 @@ use hashbrown::HashMap;
 
 use super::locality::{LocalityEntry, LocalityTable};
 use super::{SchedInput, Scheduler, locality_overloaded, wlc_pick};
-use crate::service::Dest;
+use crate::dest::Dest;
 use crate::time::Instant;
 use crate::types::{DestId, SchedulerKind};
 
 #[derive(Debug, Clone, Copy)]
 struct Member {
-    dest: usize,
+    /// Index of `id` in the destination list; `None` while it is removed.
+    dest: Option<usize>,
     id: DestId,
 }
 
@@ -62,7 +68,7 @@ impl Entry {
         let mut it = self
             .set
             .iter()
-            .filter_map(|m| dests.get(m.dest).map(|d| (m.dest, d)));
+            .filter_map(|m| m.dest.and_then(|i| Some((i, dests.get(i)?))));
         let (mut least, first) = it.by_ref().find(|(_, d)| d.is_eligible())?;
         let mut loh = first.overhead();
         let mut lw = u64::from(first.weight);
@@ -80,13 +86,18 @@ impl Entry {
         Some(least)
     }
 
-    /// `ip_vs_dest_set_max`: position in the set of the weighted-most-loaded member.
-    fn max_pos(&self, dests: &[Dest]) -> Option<usize> {
+    /// `ip_vs_dest_set_max`: position in the set of the weighted-most-loaded member,
+    /// removed members (found in `removed`) included.
+    fn max_pos(&self, dests: &[Dest], removed: &[Dest]) -> Option<usize> {
+        let member = |m: &Member| match m.dest {
+            Some(i) => dests.get(i),
+            None => removed.iter().find(|d| d.id == m.id),
+        };
         let mut it = self
             .set
             .iter()
             .enumerate()
-            .filter_map(|(p, m)| dests.get(m.dest).map(|d| (p, d)));
+            .filter_map(|(p, m)| member(m).map(|d| (p, d)));
         let (mut most, first) = it.by_ref().find(|(_, d)| d.weight > 0)?;
         let mut moh = first.overhead();
         let mut mw = u64::from(first.weight);
@@ -152,18 +163,28 @@ impl Scheduler for Lblcr {
         let pos: HashMap<DestId, usize> =
             dests.iter().enumerate().map(|(i, d)| (d.id, i)).collect();
         self.table.retain_mut(|e| {
-            e.set.retain_mut(|m| match pos.get(&m.id) {
-                Some(&i) => {
-                    m.dest = i;
-                    true
-                }
-                None => false,
-            });
+            for m in &mut e.set {
+                m.dest = pos.get(&m.id).copied();
+            }
             true
         });
     }
 
     fn schedule(&mut self, dests: &[Dest], input: &SchedInput, now: Instant) -> Option<usize> {
+        self.schedule_with_removed(dests, &[], input, now)
+    }
+
+    fn holds(&self, id: DestId) -> bool {
+        self.table.any(|e| e.set.iter().any(|m| m.id == id))
+    }
+
+    fn schedule_with_removed(
+        &mut self,
+        dests: &[Dest],
+        removed: &[Dest],
+        input: &SchedInput,
+        now: Instant,
+    ) -> Option<usize> {
         self.table.maybe_gc(now);
         let expiration = self.table.expiration;
         let addr = u32::from(input.dst);
@@ -172,7 +193,7 @@ impl Scheduler for Lblcr {
             let picked = e.min(dests);
             if e.set.len() > 1
                 && now > e.lastmod + expiration
-                && let Some(p) = e.max_pos(dests)
+                && let Some(p) = e.max_pos(dests, removed)
             {
                 e.set.remove(p);
                 e.lastmod = now;
@@ -186,7 +207,7 @@ impl Scheduler for Lblcr {
             let i = wlc_pick(dests)?;
             e.insert(
                 Member {
-                    dest: i,
+                    dest: Some(i),
                     id: dests[i].id,
                 },
                 now,
@@ -197,7 +218,7 @@ impl Scheduler for Lblcr {
         self.table.insert(Entry {
             addr,
             set: vec![Member {
-                dest: i,
+                dest: Some(i),
                 id: dests[i].id,
             }],
             lastmod: now,
@@ -277,17 +298,51 @@ mod tests {
         assert_eq!(ids(&s.server_set(VIP)), [1]);
     }
 
+    /// A removed member stays in the set (kernel: the set element holds the destination in
+    /// the trash): `ip_vs_dest_set_min` skips it (not AVAILABLE), so wlc adds another; once
+    /// the same destination is back, it is a member again.
     #[test]
-    fn empty_set_after_removal_reschedules() {
-        let ds = dests(&[1, 1]);
+    fn removed_member_stays_in_the_set_and_counts_again_when_back() {
+        let mut ds = dests(&[1, 1]);
         let mut s = Lblcr::new();
         s.update(&ds);
         assert_eq!(s.schedule(&ds, &to_vip(), Instant::ZERO), Some(0));
-        let ds2 = ds[1..].to_vec();
-        s.update(&ds2);
-        assert!(s.server_set(VIP).is_empty());
-        assert_eq!(s.schedule(&ds2, &to_vip(), Instant::ZERO), Some(0));
+        let a = ds.remove(0);
+        s.update(&ds);
+        assert_eq!(ids(&s.server_set(VIP)), [0]);
+        assert!(s.holds(a.id));
+        assert_eq!(s.schedule(&ds, &to_vip(), Instant::ZERO), Some(0));
+        assert_eq!(ids(&s.server_set(VIP)), [1, 0], "B added, A kept");
+        // A back at the head, idle; B loaded: set min picks A again.
+        ds.insert(0, a);
+        set_conns(&mut ds[1], 3, 0);
+        s.update(&ds);
+        assert_eq!(s.schedule(&ds, &to_vip(), Instant::ZERO), Some(0));
+    }
+
+    /// `ip_vs_dest_set_max` does not look at IP_VS_DEST_F_AVAILABLE: a removed member with
+    /// weight and load is the one a stale set sheds.
+    #[test]
+    fn stale_set_may_shed_a_removed_member() {
+        let mut ds = dests(&[1, 1]);
+        let mut s = Lblcr::with_expiration(Duration::from_secs(100));
+        s.update(&ds);
+        let sched = |s: &mut Lblcr, ds: &[Dest], rm: &[Dest], t| {
+            s.schedule_with_removed(ds, rm, &to_vip(), Instant::from_secs(t))
+        };
+        assert_eq!(sched(&mut s, &ds, &[], 0), Some(0));
+        set_conns(&mut ds[0], 2, 0);
+        assert_eq!(
+            sched(&mut s, &ds, &[], 10),
+            Some(1),
+            "A overloaded: B added"
+        );
+        let a = ds.remove(0);
+        s.update(&ds);
+        // At 200 s the set [B, A] is stale: A (removed, 512) is the most loaded: shed.
+        assert_eq!(sched(&mut s, &ds, std::slice::from_ref(&a), 200), Some(0));
         assert_eq!(ids(&s.server_set(VIP)), [1]);
+        assert!(!s.holds(a.id));
     }
 
     #[test]

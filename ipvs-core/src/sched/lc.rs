@@ -5,7 +5,7 @@
 //! Weights are otherwise ignored.
 
 use super::{SchedInput, Scheduler};
-use crate::service::Dest;
+use crate::dest::Dest;
 use crate::time::Instant;
 use crate::types::SchedulerKind;
 

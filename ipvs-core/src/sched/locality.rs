@@ -99,6 +99,11 @@ impl<E: LocalityEntry> LocalityTable<E> {
         }
     }
 
+    /// Whether some entry satisfies `f`.
+    pub(crate) fn any(&self, mut f: impl FnMut(&E) -> bool) -> bool {
+        self.buckets.iter().flatten().any(&mut f)
+    }
+
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         self.next_check
     }

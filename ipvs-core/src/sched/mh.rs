@@ -19,13 +19,27 @@
 //! `mh-fallback` (SCHED1), an unavailable slot (weight 0 or overloaded) is followed by
 //! probes `h1(roffset + sport + saddr) % M` for `roffset = ihash, ihash + 1, ...` (mod M).
 //!
-//! With more destinations than slots the kernel refuses the rebuild (EINVAL) and keeps a
-//! stale table; here the table is emptied instead, so nothing is scheduled.
+//! # More destinations than slots
+//!
+//! `ip_vs_mh_reassign` refuses to rebuild the table when the service has more destinations
+//! than slots (`-EINVAL`), and `ip_vs_mh_dest_changed` passes that on to
+//! `__ip_vs_update_dest`, which ignores it: the destination is added (or edited, or
+//! removed) and the **old table stays in force**, so scheduling never stops. Here the same:
+//! [`Scheduler::update`] keeps the old table, re-pointing its slots at the same
+//! destinations in the new list (the kernel's slots hold destination pointers, ours hold
+//! list indices), and counts the refusal ([`Mh::refused_updates`], [`Mh::is_stale`]).
+//! Destinations added since the last successful build get no slots. One deliberate
+//! difference: a slot whose destination has since been removed is treated as unavailable
+//! (skipped by `mh-fallback`, `None` without it); the kernel's `is_unavailable` looks only
+//! at weight and OVERLOAD, so its stale slot would still hand out the removed destination.
+//! When the scheduler is first bound to a service that already has too many destinations
+//! (`ip_vs_mh_init_svc`), the kernel fails the command; [`crate::service::Service`] refuses
+//! that scheduler change.
 
 use super::{SchedFlags, SchedInput, Scheduler, gcd_positive, hsiphash_u32};
-use crate::service::Dest;
+use crate::dest::Dest;
 use crate::time::Instant;
-use crate::types::SchedulerKind;
+use crate::types::{DestId, SchedulerKind};
 
 /// Table sizes for `CONFIG_IP_VS_MH_TAB_INDEX` 8..=17.
 pub const PRIMES: [u32; 10] = [
@@ -43,8 +57,20 @@ pub struct Mh {
     flags: SchedFlags,
     size: u32,
     tab_bits: u32,
+    /// Index into the destination list per slot; `None` = empty. An index past the end of
+    /// the list (a removed destination in a stale table) is unavailable.
     lookup: Box<[Option<u32>]>,
+    /// The destination ids the slots' indices stand for, in list order, as of the last
+    /// update (successful or not); used to re-point a stale table.
+    ids: Vec<DestId>,
+    /// Updates refused because there were more destinations than slots.
+    refused: u64,
+    /// Whether the table in force was built from an older destination list.
+    stale: bool,
 }
+
+/// Slot value for a destination that left the list while the table was stale.
+const GONE: u32 = u32::MAX;
 
 #[inline]
 fn mh_hash(addr: u32, port: u16, key: [u64; 2], offset: u32) -> u32 {
@@ -66,7 +92,39 @@ impl Mh {
             size,
             tab_bits: index / 2,
             lookup: vec![None; size as usize].into_boxed_slice(),
+            ids: Vec::new(),
+            refused: 0,
+            stale: false,
         }
+    }
+
+    /// How many destination-list changes found more destinations than slots and left the
+    /// old table in force (kernel `ip_vs_mh_reassign` returning `-EINVAL`).
+    pub fn refused_updates(&self) -> u64 {
+        self.refused
+    }
+
+    /// Whether the table in force was built from an older destination list (the last
+    /// update was refused).
+    pub fn is_stale(&self) -> bool {
+        self.stale
+    }
+
+    /// Keeps the table, re-pointing each slot at its destination's index in `dests`.
+    fn keep_stale(&mut self, dests: &[Dest]) {
+        let pos: hashbrown::HashMap<DestId, u32> = dests
+            .iter()
+            .enumerate()
+            .filter_map(|(i, d)| Some((d.id, u32::try_from(i).ok()?)))
+            .collect();
+        let old = core::mem::take(&mut self.ids);
+        for slot in self.lookup.iter_mut().flatten() {
+            let id = old.get(*slot as usize);
+            *slot = id.and_then(|id| pos.get(id)).copied().unwrap_or(GONE);
+        }
+        self.ids = dests.iter().map(|d| d.id).collect();
+        self.refused += 1;
+        self.stale = true;
     }
 
     /// Number of slots.
@@ -83,7 +141,7 @@ impl Mh {
         let m = self.size;
         let mut lookup = vec![None; m as usize].into_boxed_slice();
         let gcd = gcd_positive(dests.iter().map(|d| d.last_weight));
-        if gcd == 0 || dests.len() > m as usize {
+        if gcd == 0 {
             return lookup;
         }
         let max = dests.iter().map(|d| d.last_weight).max().unwrap_or(0) / gcd;
@@ -144,7 +202,8 @@ impl Mh {
 
     #[inline]
     fn slot(&self, dests: &[Dest], hash: u32) -> Result<usize, bool> {
-        // Err(true): a destination that cannot take the connection; Err(false): empty.
+        // Err(true): a destination that cannot take the connection (or one no longer in
+        // the list); Err(false): empty.
         match self
             .lookup
             .get((hash % self.size) as usize)
@@ -154,8 +213,7 @@ impl Mh {
             None => Err(false),
             Some(i) => match dests.get(i as usize) {
                 Some(d) if d.is_eligible() => Ok(i as usize),
-                Some(_) => Err(true),
-                None => Err(false),
+                Some(_) | None => Err(true),
             },
         }
     }
@@ -167,7 +225,17 @@ impl Scheduler for Mh {
     }
 
     fn update(&mut self, dests: &[Dest]) {
+        if dests.len() > self.size as usize {
+            self.keep_stale(dests);
+            return;
+        }
         self.lookup = self.populate(dests);
+        self.ids = dests.iter().map(|d| d.id).collect();
+        self.stale = false;
+    }
+
+    fn refused_updates(&self) -> u64 {
+        self.refused
     }
 
     fn set_flags(&mut self, flags: SchedFlags) {

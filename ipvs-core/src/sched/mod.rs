@@ -11,7 +11,9 @@
 //! - `update(dests)` is called after every change to the destination list (add, edit,
 //!   remove; the kernel's `add_dest`/`upd_dest`/`del_dest` hooks). Schedulers with lookup
 //!   tables (dh, sh, mh) or cursors (rr, wrr) rebuild them there and swap them in whole;
-//!   the scheduling path only reads them.
+//!   the scheduling path only reads them. An update may be refused (mh with more
+//!   destinations than slots, like the kernel's `ip_vs_mh_reassign`): the old table then
+//!   stays in force and [`Scheduler::refused_updates`] counts it.
 //! - `schedule(dests, input, now)` gets the same slice that was last passed to `update`,
 //!   with possibly different counters/OVERLOAD flags, and returns an index into it. It
 //!   never allocates except in lblc/lblcr, whose caches grow by one entry per new
@@ -59,9 +61,9 @@ pub use wrr::Wrr;
 
 use std::net::Ipv4Addr;
 
-use crate::service::Dest;
+use crate::dest::Dest;
 use crate::time::Instant;
-use crate::types::{SchedFlag, SchedulerKind};
+use crate::types::{DestId, SchedFlag, SchedulerKind};
 
 /// What a scheduler may look at in the packet that opens a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -126,6 +128,33 @@ pub trait Scheduler: Send + core::fmt::Debug {
 
     /// Runs housekeeping due at `now`.
     fn handle_timeout(&mut self, _dests: &[Dest], _now: Instant) {}
+
+    /// As [`Scheduler::schedule`], also given the service's **removed** destinations (in
+    /// the trash) that cached state may still refer to. Only lblcr looks at them: its
+    /// `ip_vs_dest_set_max` weighs a removed member like any other. Never returns an index
+    /// into `removed`.
+    fn schedule_with_removed(
+        &mut self,
+        dests: &[Dest],
+        _removed: &[Dest],
+        input: &SchedInput,
+        now: Instant,
+    ) -> Option<usize> {
+        self.schedule(dests, input, now)
+    }
+
+    /// Whether the scheduler's state refers to destination `id` (lblc/lblcr cache entries,
+    /// which in the kernel hold a reference that keeps a removed destination in the trash).
+    fn holds(&self, _id: DestId) -> bool {
+        false
+    }
+
+    /// How many [`Scheduler::update`] calls were refused, leaving the previous lookup
+    /// table in force (only `mh` refuses: more destinations than slots,
+    /// `ip_vs_mh_reassign`).
+    fn refused_updates(&self) -> u64 {
+        0
+    }
 }
 
 /// Every scheduler, as one enum (what [`new`] returns).
@@ -224,6 +253,22 @@ impl Scheduler for Sched {
     }
     fn handle_timeout(&mut self, dests: &[Dest], now: Instant) {
         dispatch!(self, s => s.handle_timeout(dests, now))
+    }
+    fn refused_updates(&self) -> u64 {
+        dispatch!(self, s => s.refused_updates())
+    }
+    #[inline]
+    fn schedule_with_removed(
+        &mut self,
+        dests: &[Dest],
+        removed: &[Dest],
+        input: &SchedInput,
+        now: Instant,
+    ) -> Option<usize> {
+        dispatch!(self, s => s.schedule_with_removed(dests, removed, input, now))
+    }
+    fn holds(&self, id: DestId) -> bool {
+        dispatch!(self, s => s.holds(id))
     }
 }
 

@@ -7,7 +7,7 @@
 
 use super::sed::sed_overhead;
 use super::{SchedInput, Scheduler};
-use crate::service::Dest;
+use crate::dest::Dest;
 use crate::time::Instant;
 use crate::types::SchedulerKind;
 

@@ -6,7 +6,7 @@
 //! comment calls it unsuitable for UDP.
 
 use super::{SchedInput, Scheduler};
-use crate::service::Dest;
+use crate::dest::Dest;
 use crate::time::Instant;
 use crate::types::SchedulerKind;
 

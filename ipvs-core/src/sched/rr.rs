@@ -10,7 +10,7 @@
 //! destination id to the same effect.
 
 use super::{SchedInput, Scheduler};
-use crate::service::Dest;
+use crate::dest::Dest;
 use crate::time::Instant;
 use crate::types::{DestId, SchedulerKind};
 

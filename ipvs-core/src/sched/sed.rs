@@ -7,7 +7,7 @@
 //! destination at maximum weight, where the kernel's product wraps.
 
 use super::{SchedInput, Scheduler};
-use crate::service::Dest;
+use crate::dest::Dest;
 use crate::time::Instant;
 use crate::types::SchedulerKind;
 

@@ -12,7 +12,7 @@
 //! first available destination.
 
 use super::{SchedFlags, SchedInput, Scheduler, hash_32};
-use crate::service::Dest;
+use crate::dest::Dest;
 use crate::time::Instant;
 use crate::types::SchedulerKind;
 

@@ -3,7 +3,7 @@
 use std::net::Ipv4Addr;
 
 use super::{SchedInput, Scheduler};
-use crate::service::{Dest, DestConfig};
+use crate::dest::{Dest, DestConfig};
 use crate::time::Instant;
 use crate::types::{DestId, ForwardMethod};
 

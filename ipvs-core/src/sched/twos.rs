@@ -11,7 +11,7 @@
 //! exactly for a given seed.
 
 use super::{SchedInput, Scheduler};
-use crate::service::Dest;
+use crate::dest::Dest;
 use crate::time::Instant;
 use crate::types::SchedulerKind;
 

@@ -6,7 +6,7 @@
 //! one). See [`super::wlc_pick`].
 
 use super::{SchedInput, Scheduler, wlc_pick};
-use crate::service::Dest;
+use crate::dest::Dest;
 use crate::time::Instant;
 use crate::types::SchedulerKind;
 

@@ -15,7 +15,7 @@
 //! multiple of `di` plus 1 when `di > 1`.
 
 use super::{SchedInput, Scheduler, gcd_positive};
-use crate::service::Dest;
+use crate::dest::Dest;
 use crate::time::Instant;
 use crate::types::SchedulerKind;
 

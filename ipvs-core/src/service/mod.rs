@@ -2,8 +2,9 @@
 //!
 //! - [`Service`]: one virtual service (key, scheduler, persistence) with its destinations
 //!   in the kernel's list order, and the scheduler state built from them.
-//! - [`Dest`] / [`DestConfig`] / [`ConnClass`] (module `dest`): one real server and its
-//!   connection accounting (`bind` / `unbind` / `state_changed`, OVERLOAD thresholds).
+//! - [`Dest`] / [`DestConfig`] / [`ConnClass`] (re-exported from [`crate::dest`], which sits
+//!   below both this module and [`crate::sched`]): one real server and its connection
+//!   accounting (`bind` / `unbind` / `state_changed`, OVERLOAD thresholds).
 //! - [`ServiceTable`] (module `table`): every service, with [`DestId`] allocation and
 //!   lookup by id for the connection table.
 //!
@@ -24,11 +25,10 @@
 //!   scheduling path, and replaced whole ("selection behind a swap").
 //! - Nothing here panics; bad input is returned as [`ServiceError`].
 
-mod dest;
 mod table;
 
-pub use dest::{ConnClass, Dest, DestConfig, MAX_WEIGHT};
-pub use table::{ServiceEdit, ServiceTable};
+pub use crate::dest::{ConnClass, Dest, DestConfig, DestError, MAX_WEIGHT};
+pub use table::{DEST_TRASH_PERIOD, ServiceEdit, ServiceTable};
 
 use core::fmt;
 use core::time::Duration;
@@ -65,20 +65,10 @@ pub enum ServiceError {
     /// `add_dest` with an id another destination already uses.
     #[error("destination id {0:?} is already in use")]
     DestIdInUse(DestId),
-    /// Weight above 65535.
-    #[error("weight {weight} out of range 0..=65535")]
-    WeightOutOfRange {
-        /// The weight given.
-        weight: u32,
-    },
-    /// Lower threshold above the upper one (kernel `ERANGE`).
-    #[error("lower threshold {lower} is higher than upper threshold {upper}")]
-    ThresholdsInverted {
-        /// Upper threshold given.
-        upper: u32,
-        /// Lower threshold given.
-        lower: u32,
-    },
+    /// A destination's own check or accounting failed (weight or threshold range, counter
+    /// underflow).
+    #[error(transparent)]
+    Dest(#[from] DestError),
     /// A scheduler flag the scheduler does not accept (ipvsadm "incompatible scheduler flag").
     #[error("incompatible scheduler flag `{}' for scheduler {kind}", flag.name())]
     IncompatibleFlag {
@@ -87,13 +77,14 @@ pub enum ServiceError {
         /// The flag.
         flag: SchedFlag,
     },
-    /// `unbind`/`state_changed` would take a counter below zero.
-    #[error("connection counter underflow on {id:?} ({class:?})")]
-    CounterUnderflow {
-        /// Destination.
-        id: DestId,
-        /// Counter that would underflow.
-        class: ConnClass,
+    /// The scheduler cannot be bound to a service with this many destinations (mh: more
+    /// destinations than table slots, kernel `ip_vs_mh_init_svc` failing with `EINVAL`).
+    #[error("scheduler {kind} cannot serve {dests} destinations")]
+    TooManyDests {
+        /// The scheduler refused.
+        kind: SchedulerKind,
+        /// Destinations in the service.
+        dests: usize,
     },
     /// A service with this key already exists.
     #[error("service {0} already exists")]
@@ -256,7 +247,11 @@ impl Service {
 
     /// Changes scheduler and flags (`ipvsadm -E -s -b`). As in `ip_vs_edit_service`, the
     /// scheduler state is rebuilt only when the scheduler itself changes; a flags-only
-    /// change keeps it (sh/mh read the flags at schedule time).
+    /// change keeps it (sh/mh read the flags at schedule time). A scheduler that cannot
+    /// serve the current destinations (mh with more destinations than slots) is refused
+    /// with [`ServiceError::TooManyDests`] and the old one stays; the kernel fails the
+    /// command too, but leaves the service with no scheduler at all (so nothing is
+    /// scheduled until the next edit), which we do not copy.
     pub fn set_scheduler(
         &mut self,
         kind: SchedulerKind,
@@ -265,8 +260,15 @@ impl Service {
     ) -> Result<(), ServiceError> {
         check_flags(kind, flags)?;
         if kind != self.kind {
-            self.sched = sched::new(kind, flags, seed);
-            self.sched.update(&self.dests);
+            let mut new = sched::new(kind, flags, seed);
+            new.update(&self.dests);
+            if new.refused_updates() != 0 {
+                return Err(ServiceError::TooManyDests {
+                    kind,
+                    dests: self.dests.len(),
+                });
+            }
+            self.sched = new;
             self.kind = kind;
         } else {
             self.sched.set_flags(SchedFlags::from_flags(flags));
@@ -339,10 +341,30 @@ impl Service {
         Ok(id)
     }
 
-    /// Removes the destination at `addr:port` and returns it (with its last counters).
-    /// Later `unbind` calls for its connections get [`ServiceError::NoSuchDest`], which the
-    /// connection layer may ignore: unlike the kernel there is no "trash" that revives a
-    /// removed destination with its counters.
+    /// Brings back a destination removed earlier (from the trash, see
+    /// [`ServiceTable`]): the same object and id, to the head of the list like any add,
+    /// updated from `cfg` the way `__ip_vs_update_dest(.., add = 1)` does (see
+    /// [`Dest`]'s `revive`). Address and port must be the destination's own.
+    pub fn revive_dest(&mut self, mut dest: Dest, cfg: &DestConfig) -> Result<(), ServiceError> {
+        cfg.validate()?;
+        if self.position(dest.addr, dest.port).is_some() {
+            return Err(ServiceError::DestExists {
+                addr: dest.addr,
+                port: dest.port,
+            });
+        }
+        if self.index.contains_key(&dest.id) {
+            return Err(ServiceError::DestIdInUse(dest.id));
+        }
+        dest.revive(cfg);
+        self.dests.insert(0, dest);
+        self.reindex();
+        self.sched.update(&self.dests);
+        Ok(())
+    }
+
+    /// Removes the destination at `addr:port` and returns it (with its counters and
+    /// flags), for the caller to keep in the trash ([`ServiceTable`] does).
     pub fn remove_dest(&mut self, addr: Ipv4Addr, port: u16) -> Result<Dest, ServiceError> {
         let i = self
             .position(addr, port)
@@ -354,8 +376,37 @@ impl Service {
     }
 
     fn dest_mut(&mut self, id: DestId) -> Result<&mut Dest, ServiceError> {
-        let i = *self.index.get(&id).ok_or(ServiceError::NoSuchDest(id))?;
-        self.dests.get_mut(i).ok_or(ServiceError::NoSuchDest(id))
+        self.dest_mut_opt(id).ok_or(ServiceError::NoSuchDest(id))
+    }
+
+    pub(crate) fn dest_mut_opt(&mut self, id: DestId) -> Option<&mut Dest> {
+        let i = *self.index.get(&id)?;
+        self.dests.get_mut(i)
+    }
+
+    /// Takes every destination out (the service is being deleted).
+    fn take_dests(&mut self) -> Vec<Dest> {
+        let dests = core::mem::take(&mut self.dests);
+        self.index.clear();
+        self.sched.update(&self.dests);
+        dests
+    }
+
+    /// Whether NAT replies come from the connection's virtual port rather than the
+    /// destination's: persistent fwmark and port-0 services, where a connection keeps its
+    /// packet's port (`ip_vs_sched_persist`).
+    pub fn replies_keep_vport(&self) -> bool {
+        let port = match self.key {
+            ServiceKey::Inet { port, .. } => port,
+            ServiceKey::Fwmark(_) => 0,
+        };
+        self.persistence.is_some() && port == 0
+    }
+
+    /// Whether the scheduler's state still refers to destination `id` (see
+    /// [`Scheduler::holds`]); a trashed destination it refers to is not freed.
+    pub fn holds(&self, id: DestId) -> bool {
+        self.sched.holds(id)
     }
 
     /// Counts a new connection or template on `id` (see [`Dest::bind`]).
@@ -366,7 +417,7 @@ impl Service {
 
     /// Forgets a connection or template on `id` (see [`Dest::unbind`]).
     pub fn unbind(&mut self, id: DestId, class: ConnClass) -> Result<(), ServiceError> {
-        self.dest_mut(id)?.unbind(class)
+        Ok(self.dest_mut(id)?.unbind(class)?)
     }
 
     /// A connection on `id` moved between active and inactive.
@@ -376,7 +427,7 @@ impl Service {
         was_active: bool,
         is_active: bool,
     ) -> Result<(), ServiceError> {
-        self.dest_mut(id)?.state_changed(was_active, is_active)
+        Ok(self.dest_mut(id)?.state_changed(was_active, is_active)?)
     }
 
     /// Picks a destination for a new connection, or `None` when no destination is
@@ -384,8 +435,30 @@ impl Service {
     /// connection it creates.
     #[inline]
     pub fn schedule(&mut self, input: &SchedInput, now: Instant) -> Option<DestId> {
-        let i = self.sched.schedule(&self.dests, input, now)?;
+        self.schedule_among(input, &[], now)
+    }
+
+    /// As [`Service::schedule`], with this service's destinations in the trash, which
+    /// lblcr weighs when it sheds a member of a stale set.
+    #[inline]
+    pub fn schedule_among(
+        &mut self,
+        input: &SchedInput,
+        removed: &[Dest],
+        now: Instant,
+    ) -> Option<DestId> {
+        let i = self
+            .sched
+            .schedule_with_removed(&self.dests, removed, input, now)?;
         self.dests.get(i).map(|d| d.id)
+    }
+
+    /// How many destination changes the scheduler refused to rebuild its table for,
+    /// keeping the previous one in force (mh with more destinations than slots,
+    /// `ip_vs_mh_reassign`). The change itself was made, as in the kernel, which ignores
+    /// the scheduler's refusal; destinations added since get no share of new connections.
+    pub fn sched_refused_updates(&self) -> u64 {
+        self.sched.refused_updates()
     }
 
     /// Earliest time the scheduler wants [`Service::handle_timeout`] (lblc/lblcr garbage

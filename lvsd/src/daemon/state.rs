@@ -16,7 +16,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use ipvs_core::engine::Engine;
 use ipvs_core::io::Steering;
 use ipvs_core::types::{ForwardMethod, Protocol};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::control::api::{
     ServerState, ServerView, ServiceId, ServiceView, ServicesView, StatsView, StatusView,
@@ -91,6 +91,9 @@ pub struct State {
     actual: DesiredTable,
     steered: BTreeSet<Steer>,
     nanny: NannySettings,
+    /// Scheduler table rebuilds refused so far, per service (mh with more destinations
+    /// than slots): logged when the count grows.
+    refused: BTreeMap<ServiceKey, u64>,
 }
 
 impl State {
@@ -101,6 +104,7 @@ impl State {
             actual: DesiredTable::default(),
             steered: BTreeSet::new(),
             nanny,
+            refused: BTreeMap::new(),
         }
     }
 
@@ -143,6 +147,19 @@ impl State {
             self.steered = want;
         }
         for s in &desired.services {
+            let refused = engine
+                .ipvs()
+                .services()
+                .get(&s.key)
+                .map_or(0, |svc| svc.sched_refused_updates());
+            if refused > self.refused.get(&s.key).copied().unwrap_or(0) {
+                warn!(service = %s.name, dests = s.dests.len(),
+                    "{}: the {} scheduler refused to rebuild its table for {} real servers \
+                     (more than its table has slots); the previous table stays in force and \
+                     servers added since get no new connections",
+                    s.name, s.scheduler.name(), s.dests.len());
+            }
+            self.refused.insert(s.key, refused);
             let was = self.actual.services.iter().find(|a| a.key == s.key);
             let sorry = self.director.sorry_dest(s);
             let has = |t: &DesiredService, a: Ipv4Addr| t.dests.iter().any(|d| d.addr == a);

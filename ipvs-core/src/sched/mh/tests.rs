@@ -1,5 +1,7 @@
 //! Maglev table properties: balance, weights, stability, disruption, flags.
 
+use std::net::Ipv4Addr;
+
 use super::super::testutil::*;
 use super::*;
 use crate::types::{DestId, SchedFlag};
@@ -184,10 +186,75 @@ fn empty_all_zero_and_too_many() {
     let zero = dests(&[0, 0]);
     s.update(&zero);
     assert!(s.slots().iter().all(Option::is_none));
+    // Too many for an empty table: refused, the (empty) table stays.
     let mut small = Mh::with_config_index(SchedFlags::NONE, 8);
     assert_eq!(small.table_size(), 251);
     let many = many_dests(252, 1);
     small.update(&many);
+    assert_eq!(small.refused_updates(), 1);
     assert!(small.slots().iter().all(Option::is_none));
     assert_eq!(small.schedule(&many, &input(1, 1), Instant::ZERO), None);
+}
+
+/// Ids the first `n` clients are sent to.
+fn picks(s: &mut Mh, ds: &[Dest], n: u32) -> Vec<Option<DestId>> {
+    (0..n)
+        .map(|k| {
+            s.schedule(ds, &input(k, 1), Instant::ZERO)
+                .map(|i| ds[i].id)
+        })
+        .collect()
+}
+
+/// `ip_vs_mh_reassign` refuses (`-EINVAL`) a destination list longer than the table
+/// (251 slots for `CONFIG_IP_VS_MH_TAB_INDEX = 8`), and `__ip_vs_update_dest` ignores the
+/// refusal: the old table keeps scheduling to the same destinations.
+#[test]
+fn more_dests_than_slots_keeps_the_old_table_scheduling() {
+    let mut s = Mh::with_config_index(SchedFlags::NONE, 8);
+    let full = many_dests(251, 1);
+    s.update(&full);
+    assert_eq!((s.refused_updates(), s.is_stale()), (0, false));
+    let before = picks(&mut s, &full, 500);
+    assert!(before.iter().all(Option::is_some));
+
+    // The 252nd destination goes to the head of the list (indices shift by one).
+    let mut more = vec![dest_at(1000, Ipv4Addr::new(10, 9, 9, 9), 1)];
+    more.extend(full.iter().cloned());
+    s.update(&more);
+    assert_eq!((s.refused_updates(), s.is_stale()), (1, true));
+    assert_eq!(
+        picks(&mut s, &more, 500),
+        before,
+        "same destinations, new indices"
+    );
+    assert!(
+        s.slots().iter().flatten().all(|&i| i != 0),
+        "the newcomer has no slot"
+    );
+
+    // Removing one of the old ones while still too many: refused again; its keys find
+    // nothing without mh-fallback, and another destination with it.
+    let gone = before[0].expect("scheduled");
+    let fewer: Vec<Dest> = more.iter().filter(|d| d.id != gone).cloned().collect();
+    let mut fewer_plus = fewer.clone();
+    fewer_plus.push(dest_at(1001, Ipv4Addr::new(10, 9, 9, 8), 1));
+    s.update(&fewer_plus);
+    assert_eq!(s.refused_updates(), 2);
+    let after = picks(&mut s, &fewer_plus, 500);
+    for (b, a) in before.iter().zip(&after) {
+        if *b == Some(gone) {
+            assert_eq!(*a, None);
+        } else {
+            assert_eq!(a, b);
+        }
+    }
+    s.set_flags(SchedFlags::from_flags(&[SchedFlag::MhFallback]));
+    let fallback = picks(&mut s, &fewer_plus, 500);
+    assert!(fallback.iter().all(|p| p.is_some_and(|id| id != gone)));
+
+    // Back to 251: the table is rebuilt from the current list.
+    s.update(&fewer);
+    assert_eq!((s.refused_updates(), s.is_stale()), (2, false));
+    assert!(s.slots().iter().all(Option::is_some));
 }

@@ -1,5 +1,9 @@
 //! One destination (real server) and its connection accounting.
 //!
+//! This module sits below both [`crate::sched`] (every scheduler reads [`Dest`]) and
+//! [`crate::service`] (which owns the destinations and re-exports these types), so neither
+//! of those depends on the other for it.
+//!
 //! The accounting mirrors the kernel's `ip_vs_bind_dest` / `ip_vs_unbind_dest`
 //! (`ip_vs_conn.c`) and the TCP state handler's active/inactive moves: counters change
 //! only through [`Dest::bind`], [`Dest::unbind`] and [`Dest::state_changed`], and the
@@ -11,8 +15,35 @@
 
 use std::net::Ipv4Addr;
 
-use super::ServiceError;
+use crate::time::Instant;
 use crate::types::{DestId, ForwardMethod};
+
+/// Errors from one destination's configuration or accounting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DestError {
+    /// Weight above 65535.
+    #[error("weight {weight} out of range 0..=65535")]
+    WeightOutOfRange {
+        /// The weight given.
+        weight: u32,
+    },
+    /// Lower threshold above the upper one (kernel `ERANGE`).
+    #[error("lower threshold {lower} is higher than upper threshold {upper}")]
+    ThresholdsInverted {
+        /// Upper threshold given.
+        upper: u32,
+        /// Lower threshold given.
+        lower: u32,
+    },
+    /// `unbind`/`state_changed` would take a counter below zero.
+    #[error("connection counter underflow on {id:?} ({class:?})")]
+    CounterUnderflow {
+        /// Destination.
+        id: DestId,
+        /// Counter that would underflow.
+        class: ConnClass,
+    },
+}
 
 /// Largest weight ipvsadm accepts (`-w 0..65535`).
 pub const MAX_WEIGHT: u32 = 65_535;
@@ -61,15 +92,15 @@ impl DestConfig {
     }
 
     /// Checks the ranges the kernel and ipvsadm enforce.
-    pub fn validate(&self) -> Result<(), ServiceError> {
+    pub fn validate(&self) -> Result<(), DestError> {
         if self.weight > MAX_WEIGHT {
-            return Err(ServiceError::WeightOutOfRange {
+            return Err(DestError::WeightOutOfRange {
                 weight: self.weight,
             });
         }
         // ip_vs_add_dest / ip_vs_edit_dest refuse l > u with ERANGE.
         if self.l_threshold > self.u_threshold {
-            return Err(ServiceError::ThresholdsInverted {
+            return Err(DestError::ThresholdsInverted {
                 upper: self.u_threshold,
                 lower: self.l_threshold,
             });
@@ -100,13 +131,16 @@ pub struct Dest {
     pub(crate) active_conns: u32,
     pub(crate) inactive_conns: u32,
     pub(crate) persist_conns: u32,
+    /// While removed (in the trash): when the trash sweep first found nothing referring to
+    /// it (kernel `idle_start`); `None` while live or still referenced.
+    pub(crate) idle_start: Option<Instant>,
 }
 
 impl Dest {
     /// A fresh destination: counters zero, not overloaded, `last_weight = weight`
     /// (the kernel sets `last_weight` unconditionally on add).
     ///
-    /// Does not validate `cfg`; [`super::Service::add_dest`] does.
+    /// Does not validate `cfg`; [`crate::service::Service::add_dest`] does.
     pub fn new(id: DestId, cfg: &DestConfig) -> Self {
         Dest {
             id,
@@ -121,6 +155,7 @@ impl Dest {
             active_conns: 0,
             inactive_conns: 0,
             persist_conns: 0,
+            idle_start: None,
         }
     }
 
@@ -129,7 +164,22 @@ impl Dest {
     /// upper threshold is removed or raised. Counters are kept. Address and port are the
     /// lookup key and do not change.
     pub(crate) fn apply_edit(&mut self, cfg: &DestConfig) {
-        if cfg.weight != 0 {
+        self.update(cfg, false);
+    }
+
+    /// Brings a removed destination back (kernel `ip_vs_add_dest` finding it with
+    /// `ip_vs_trash_get_dest`, then `__ip_vs_update_dest(.., add = 1)`): the same object,
+    /// so its id, its connection counters and its OVERLOAD flag are kept, except that
+    /// OVERLOAD is cleared when the new upper threshold is 0 or higher than the old one;
+    /// `last_weight` takes the new weight even when it is 0 (as on any add).
+    pub(crate) fn revive(&mut self, cfg: &DestConfig) {
+        self.update(cfg, true);
+        self.idle_start = None;
+    }
+
+    /// `__ip_vs_update_dest`: `add` is true for an add (new or from the trash).
+    fn update(&mut self, cfg: &DestConfig, add: bool) {
+        if add || cfg.weight != 0 {
             self.last_weight = cfg.weight;
         }
         self.weight = cfg.weight;
@@ -227,7 +277,7 @@ impl Dest {
     /// - `l_threshold != 0`: `active + inactive < l_threshold`;
     /// - else `u_threshold != 0`: `(active + inactive) * 4 < u_threshold * 3`;
     /// - else always.
-    pub fn unbind(&mut self, class: ConnClass) -> Result<(), ServiceError> {
+    pub fn unbind(&mut self, class: ConnClass) -> Result<(), DestError> {
         let counter = match class {
             ConnClass::Active => &mut self.active_conns,
             ConnClass::Inactive => &mut self.inactive_conns,
@@ -235,7 +285,7 @@ impl Dest {
         };
         *counter = counter
             .checked_sub(1)
-            .ok_or(ServiceError::CounterUnderflow { id: self.id, class })?;
+            .ok_or(DestError::CounterUnderflow { id: self.id, class })?;
         let total = self.total_conns();
         if self.l_threshold != 0 {
             if total < u64::from(self.l_threshold) {
@@ -253,14 +303,14 @@ impl Dest {
 
     /// A bound connection moved between active and inactive (TCP state change). The total
     /// does not change, so neither does OVERLOAD (as in the kernel).
-    pub fn state_changed(&mut self, was_active: bool, is_active: bool) -> Result<(), ServiceError> {
+    pub fn state_changed(&mut self, was_active: bool, is_active: bool) -> Result<(), DestError> {
         match (was_active, is_active) {
             (true, false) => {
                 let class = ConnClass::Active;
                 self.active_conns = self
                     .active_conns
                     .checked_sub(1)
-                    .ok_or(ServiceError::CounterUnderflow { id: self.id, class })?;
+                    .ok_or(DestError::CounterUnderflow { id: self.id, class })?;
                 self.inactive_conns = self.inactive_conns.saturating_add(1);
             }
             (false, true) => {
@@ -268,7 +318,7 @@ impl Dest {
                 self.inactive_conns = self
                     .inactive_conns
                     .checked_sub(1)
-                    .ok_or(ServiceError::CounterUnderflow { id: self.id, class })?;
+                    .ok_or(DestError::CounterUnderflow { id: self.id, class })?;
                 self.active_conns = self.active_conns.saturating_add(1);
             }
             _ => {}
@@ -369,7 +419,7 @@ mod tests {
         let mut d = dest(0, 0);
         assert_eq!(
             d.unbind(ConnClass::Template),
-            Err(ServiceError::CounterUnderflow {
+            Err(DestError::CounterUnderflow {
                 id: DestId(1),
                 class: ConnClass::Template
             })
@@ -396,6 +446,37 @@ mod tests {
         assert!(d.is_overloaded());
         d.apply_edit(&base.with_thresholds(0, 0));
         assert!(!d.is_overloaded(), "removed threshold clears");
+    }
+
+    /// `__ip_vs_update_dest` with `add = 1` on a destination from the trash: counters and
+    /// OVERLOAD are kept unless the upper threshold is 0 or raised; `last_weight` follows
+    /// the new weight even when it is 0.
+    #[test]
+    fn revive_keeps_counters_and_overload_unless_threshold_cleared_or_raised() {
+        let mut d = dest(2, 0);
+        d.bind(ConnClass::Active);
+        d.bind(ConnClass::Inactive);
+        assert!(d.is_overloaded());
+        d.idle_start = Some(Instant::from_secs(5));
+        let base = DestConfig::new(d.addr(), d.port(), ForwardMethod::Masq);
+        d.revive(&base.with_thresholds(2, 0).with_weight(3));
+        assert_eq!((d.active_conns(), d.inactive_conns()), (1, 1));
+        assert!(d.is_overloaded(), "same upper threshold keeps OVERLOAD");
+        assert_eq!((d.weight(), d.last_weight(), d.idle_start), (3, 3, None));
+        d.revive(&base.with_thresholds(1, 0));
+        assert!(d.is_overloaded(), "a lower threshold keeps it too");
+        d.revive(&base.with_thresholds(4, 0).with_weight(0));
+        assert!(!d.is_overloaded(), "a raised threshold clears it");
+        assert_eq!(
+            (d.weight(), d.last_weight()),
+            (0, 0),
+            "add sets last_weight"
+        );
+        d.bind(ConnClass::Active);
+        d.bind(ConnClass::Active);
+        assert!(d.is_overloaded());
+        d.revive(&base.with_thresholds(0, 0));
+        assert!(!d.is_overloaded(), "no threshold clears it");
     }
 
     #[test]
