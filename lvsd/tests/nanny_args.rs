@@ -88,8 +88,8 @@ fn every_sample_gives_piranhas_argument_order() {
     assert_eq!(
         vectors("udp.cf"),
         [
-            "dns/ns1: -c -h 198.19.53.1 -p 53 -r 53 -u -s  -a 9 -I /sbin/ipvsadm -t 3 -w 1 -V 198.18.0.53 -M m --lvs",
-            "dns/ns2: -c -h 198.19.53.2 -p 53 -r 53 -u -s  -a 9 -I /sbin/ipvsadm -t 3 -w 1 -V 198.18.0.53 -M m --lvs",
+            r"dns/ns1: -c -h 198.19.53.1 -p 53 -r 53 -u -s \x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x01 -x * -a 9 -I /sbin/ipvsadm -t 3 -w 1 -V 198.18.0.53 -M m --lvs",
+            r"dns/ns2: -c -h 198.19.53.2 -p 53 -r 53 -u -s \x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x01 -x * -a 9 -I /sbin/ipvsadm -t 3 -w 1 -V 198.18.0.53 -M m --lvs",
         ]
     );
 }

@@ -13,7 +13,7 @@ use crate::probe::Probe;
 use crate::probe::http::{BodyMatch, HttpProbe, TlsSettings};
 use crate::probe::program::ProgramProbe;
 use crate::probe::stream::StreamProbe;
-use crate::text::{Expect, StatusList, translate_escapes};
+use crate::text::{Expect, StatusList, translate_escapes, translate_send};
 
 /// Piranha's re-entry time when `-a` is absent.
 pub const DEFAULT_REENTRY: Duration = Duration::from_secs(180);
@@ -205,7 +205,13 @@ impl Settings {
             }
         } else {
             Check::Stream {
-                send: args.send.as_deref().map(|s| translate(s).into_bytes()),
+                send: args.send.as_deref().map(|s| {
+                    if args.suppress {
+                        s.as_bytes().to_vec()
+                    } else {
+                        translate_send(s)
+                    }
+                }),
                 expect: expect.map(|e| (e, args.regex)),
                 builtin_http: false,
             }

@@ -31,6 +31,34 @@ pub fn translate_escapes(s: &str) -> String {
     out
 }
 
+/// The bytes of a `send` string: Piranha's escapes as [`translate_escapes`], plus the
+/// extension `\xHH` (one byte, two hex digits), so that binary protocols such as DNS can
+/// be probed with a real request. A `\x` not followed by two hex digits is kept as written.
+pub fn translate_send(s: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("\\x") {
+        let (head, tail) = rest.split_at(i);
+        // An escaped backslash before the x (`\\x`) is not a hex escape: let the plain
+        // translation see it.
+        let backslashes = head.bytes().rev().take_while(|b| *b == b'\\').count();
+        let hex = tail.get(2..4).and_then(|h| u8::from_str_radix(h, 16).ok());
+        match hex {
+            Some(b) if backslashes % 2 == 0 => {
+                out.extend_from_slice(translate_escapes(head).as_bytes());
+                out.push(b);
+                rest = &tail[4..];
+            }
+            _ => {
+                out.extend_from_slice(translate_escapes(&rest[..i + 2]).as_bytes());
+                rest = &tail[2..];
+            }
+        }
+    }
+    out.extend_from_slice(translate_escapes(rest).as_bytes());
+    out
+}
+
 /// How a reply is judged (`-x`, with `--regex`).
 #[derive(Debug, Clone)]
 pub enum Expect {
@@ -275,5 +303,14 @@ mod tests {
             parse_load("load average: n/a"),
             Err(LoadParseError::BadFigure)
         );
+    }
+
+    #[test]
+    fn send_strings_take_hex_bytes() {
+        assert_eq!(translate_send(r"\x00\x01ab\n"), b"\x00\x01ab\n".to_vec());
+        assert_eq!(translate_send(r"no\xzz"), br"no\xzz".to_vec());
+        assert_eq!(translate_send(r"\\x41"), br"\x41".to_vec());
+        assert_eq!(translate_send(r"\x4"), br"\x4".to_vec());
+        assert_eq!(translate_send("plain"), b"plain".to_vec());
     }
 }
