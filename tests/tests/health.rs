@@ -286,5 +286,32 @@ fn send_program_drives_health_and_a_killed_nanny_is_restarted() {
         let vip = format!("{}:80", lab.vip());
         let t = http(lab, C0, &["--to", &vip, "--requests", "30"]).expect("client");
         assert_split(&t, &[10, 10, 10]);
+
+        // lvsd killed outright: its nannies do not outlive it.
+        let out = std::process::Command::new("pgrep")
+            .args(["-P", &lvsd.pid().to_string()])
+            .output()
+            .expect("pgrep");
+        let nannies: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(nannies.len(), 3, "three nannies: {nannies:?}");
+        lvsd.signal("KILL").expect("SIGKILL");
+        let alive = |pid: &String| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| {
+                let state = st.rsplit_once(')').map_or("", |(_, r)| r.trim_start());
+                !state.starts_with('Z') && !state.starts_with('X')
+            })
+        };
+        let t0 = Instant::now();
+        while nannies.iter().any(alive) {
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "nannies outlived lvsd: {:?}",
+                nannies.iter().filter(|p| alive(p)).collect::<Vec<_>>()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     });
 }

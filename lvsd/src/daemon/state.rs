@@ -234,10 +234,17 @@ impl State {
                         label: format!("{}/{}", v.name, rs.name),
                         program: program.clone(),
                         args: nanny_args(cfg, v, rs, self.nanny.verbose, self.nanny.nodaemon),
-                        env: vec![(
-                            crate::control::api::SOCKET_ENV.to_owned(),
-                            self.nanny.socket.display().to_string(),
-                        )],
+                        env: vec![
+                            (
+                                crate::control::api::SOCKET_ENV.to_owned(),
+                                self.nanny.socket.display().to_string(),
+                            ),
+                            // nanny asks the kernel for SIGTERM when lvsd dies.
+                            (
+                                "LVSD_SUPERVISOR_PID".to_owned(),
+                                std::process::id().to_string(),
+                            ),
+                        ],
                     },
                 );
             }
