@@ -143,6 +143,9 @@ pub struct EngineCounters {
     pub not_mine: u64,
     /// Frames dropped (sum of [`DropCounts`]).
     pub dropped: u64,
+    /// Forwarded TCP/UDP packets whose partial checksum (pseudo-header sum only, from a
+    /// sender with checksum offload) the engine completed.
+    pub csum_completed: u64,
 }
 
 /// `ipvsadm --stats` counters of a service or destination. Bytes are IP packet lengths
