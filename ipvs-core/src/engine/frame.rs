@@ -68,6 +68,11 @@ impl<'a> FrameBuf<'a> {
         self.buf.len() - self.start - self.len
     }
 
+    /// The whole buffer, read-only.
+    pub(crate) fn raw(&self) -> &[u8] {
+        self.buf
+    }
+
     /// The whole buffer (engine-internal rewrites).
     pub(crate) fn raw_mut(&mut self) -> &mut [u8] {
         self.buf

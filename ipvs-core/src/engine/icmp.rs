@@ -109,7 +109,7 @@ impl Engine {
             return Verdict::Drop(r);
         }
         let v = self.send(fb, rx, &plan);
-        if let Verdict::Tx { .. } = v {
+        if v.sent() {
             self.counters.icmp_followed += 1;
             self.count_in(f.dest, None, rx.ip_len, true);
         }
@@ -133,7 +133,7 @@ impl Engine {
             return Verdict::Drop(r);
         }
         let v = self.send(fb, rx, &plan);
-        if let Verdict::Tx { .. } = v {
+        if v.sent() {
             self.counters.icmp_followed += 1;
             self.count_out(f.dest, rx.ip_len);
         }

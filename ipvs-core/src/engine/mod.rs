@@ -82,14 +82,19 @@
 
 pub mod config;
 mod csum;
+mod defrag;
 pub mod frame;
 pub mod fuzzing;
 mod icmp;
 mod neigh;
+mod outbox;
+mod reasm;
 mod stats;
 pub mod verdict;
 mod xmit;
 
+#[cfg(test)]
+mod frag_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
@@ -101,6 +106,7 @@ use hashbrown::HashSet;
 
 pub use config::{EngineConfig, EngineConfigError, FwmarkRule, Interface, Ipv4Cidr};
 pub use frame::{FrameBuf, FrameBufError};
+pub use reasm::FragCounters;
 pub use verdict::{DropCounts, DropReason, EngineCounters, TrafficStats, Verdict};
 
 use crate::conn::{ConnKey, ReplyKey, TcpFlags};
@@ -111,6 +117,8 @@ use crate::types::{DestId, ForwardMethod, Protocol};
 use crate::wire::icmp::{CODE_FRAG_NEEDED, CODE_PORT_UNREACHABLE, Message};
 use crate::wire::{EtherType, EthernetAddress, IpProtocol, WireError, ethernet, ipv4, tcp, udp};
 use neigh::{Neighbours, PrevHops, Routes};
+use outbox::Outbox;
+use reasm::Reassembler;
 use stats::Traffic;
 use xmit::{End, IcmpError};
 
@@ -177,6 +185,14 @@ pub struct Engine {
     traffic: Traffic,
     icmp_tokens: u32,
     icmp_refill: Instant,
+    reasm: Reassembler,
+    outbox: Outbox,
+    /// The last reassembled IPv4 datagram.
+    reasm_out: Vec<u8>,
+    /// The frame buffer a reassembled datagram is forwarded from.
+    big: Vec<u8>,
+    /// While a reassembled datagram goes through the path: its largest fragment's size.
+    reassembled_max: Option<usize>,
 }
 
 impl Engine {
@@ -202,6 +218,14 @@ impl Engine {
             traffic: Traffic::default(),
             icmp_tokens: cfg.icmp_errors_per_sec,
             icmp_refill: Instant::ZERO,
+            reasm: Reassembler::new(reasm::Limits {
+                mem: cfg.frag_mem_limit,
+                timeout: cfg.frag_timeout,
+            }),
+            outbox: Outbox::default(),
+            reasm_out: Vec::new(),
+            big: Vec::new(),
+            reassembled_max: None,
             cfg,
         })
     }
@@ -280,11 +304,38 @@ impl Engine {
     /// Runs connection expiry and scheduler housekeeping due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.ipvs.handle_timeout(now);
+        self.reasm.expire(now);
     }
 
     /// When [`Engine::handle_timeout`] next has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.ipvs.poll_timeout()
+        match (self.ipvs.poll_timeout(), self.reasm.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Hands every frame the engine originated since the last call (fragments of a
+    /// datagram too big for its output MTU, reassembled datagrams; see [`Verdict::Stolen`])
+    /// to `send(ifindex, frame)`, in order. The io layer calls it after each batch.
+    pub fn drain_outbox(&mut self, send: impl FnMut(u32, &[u8])) {
+        self.outbox.drain(send);
+    }
+
+    /// Frames waiting in the outbox.
+    pub fn outbox_len(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// IPv4 reassembly and fragmentation counters.
+    pub fn frag_counters(&self) -> &FragCounters {
+        &self.reasm.counters
+    }
+
+    /// Incomplete datagrams held by reassembly and the bytes accounted to them (bounded
+    /// by [`EngineConfig::frag_mem_limit`]).
+    pub fn reassembly_usage(&self) -> (usize, usize) {
+        (self.reasm.len(), self.reasm.mem())
     }
 
     // ----- frames -----
@@ -309,6 +360,7 @@ impl Engine {
             }
             Verdict::NotMine => self.counters.not_mine += 1,
             Verdict::Reply { .. } => self.counters.replies += 1,
+            Verdict::Stolen => self.counters.stolen += 1,
             Verdict::Tx { .. } => {}
         }
         v
@@ -381,7 +433,7 @@ impl Engine {
         let p = ipv4::Packet::new_unchecked(ip);
         if p.is_fragment() {
             if self.is_vip(rx.dst) || self.nat_rips.contains(&u32::from(rx.src)) {
-                return Verdict::Drop(DropReason::Fragment);
+                return self.reassemble(now, ifindex_in, fb, &rx);
             }
             return Verdict::NotMine;
         }
@@ -512,8 +564,12 @@ impl Engine {
             _ => (None, 0),
         };
         let mtu = usize::from(ifc.mtu);
-        if rx.ip_len + overhead > mtu {
-            if rx.df && !is_icmp {
+        // Too big with DF: frag-needed (a reassembled datagram only when one of its
+        // fragments was, as `ip_fragment` uses `frag_max_size`). Otherwise `send`
+        // fragments.
+        let size = self.reassembled_max.unwrap_or(rx.ip_len);
+        if rx.df && size + overhead > mtu {
+            if !is_icmp {
                 return Err(Blocked::FragNeeded((mtu - overhead).min(65535) as u16));
             }
             return Err(DropReason::TooBig.into());
@@ -548,7 +604,7 @@ impl Engine {
             }
         };
         let ifc = self.cfg.interfaces.get(out).ok_or(DropReason::NoRoute)?;
-        if rx.ip_len > usize::from(ifc.mtu) {
+        if rx.df && self.reassembled_max.unwrap_or(rx.ip_len) > usize::from(ifc.mtu) {
             return Err(DropReason::TooBig);
         }
         Ok(Plan {
@@ -573,6 +629,9 @@ impl Engine {
             None => (ip_at, rx.ip_len),
         };
         let out = &self.cfg.interfaces[plan.out];
+        if len > usize::from(out.mtu) || self.reassembled_max.is_some() {
+            return self.send_from_outbox(fb, at, len, plan);
+        }
         match xmit::emit_l2(fb, at, len, out, plan.mac) {
             Ok(()) => Verdict::Tx {
                 ifindex: out.ifindex,
@@ -618,7 +677,7 @@ impl Engine {
             }
         }
         let v = self.send(fb, rx, &plan);
-        self.count_in(f.dest, new_in, rx.ip_len, matches!(v, Verdict::Tx { .. }));
+        self.count_in(f.dest, new_in, rx.ip_len, v.sent());
         v
     }
 
@@ -682,7 +741,7 @@ impl Engine {
             return Verdict::Drop(r);
         }
         let v = self.send(fb, rx, &plan);
-        if let Verdict::Tx { .. } = v {
+        if v.sent() {
             self.count_out(f.dest, rx.ip_len);
         }
         v

@@ -225,6 +225,13 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
             Ok(_) => last_frames = Some(std::time::Instant::now()),
             Err(e) => return Err(e.into()),
         }
+        // Frames the engine originated (fragments, reassembled datagrams).
+        if engine.outbox_len() > 0 {
+            engine.drain_outbox(|ifindex, frame| {
+                dp.send(ifindex, frame);
+            });
+            dp.flush()?;
+        }
         let now = clock();
         if engine.poll_timeout().is_some_and(|t| t <= now) {
             engine.handle_timeout(now);
@@ -245,7 +252,7 @@ fn to_io_verdict(v: ipvs_core::engine::Verdict) -> ipvs_core::io::Verdict {
     use ipvs_core::io::Verdict as Io;
     match v {
         E::Tx { ifindex } | E::Reply { ifindex } => Io::Transmit { ifindex },
-        E::Drop(_) => Io::Drop,
+        E::Drop(_) | E::Stolen => Io::Drop,
         E::NotMine => Io::Pass,
     }
 }
