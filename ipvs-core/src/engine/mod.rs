@@ -13,7 +13,10 @@
 //!   `frame.frame()` (start and length may have moved) out of `ifindex`;
 //!   [`Verdict::Reply`] — same, the frame is now an ICMP error for the sender;
 //!   [`Verdict::Drop`] — drop (counted in [`Engine::drop_counts`]); [`Verdict::NotMine`] —
-//!   pass the unchanged frame to the kernel. After each batch it drains
+//!   pass the unchanged frame to the kernel; [`Verdict::Stolen`] — free the frame, the
+//!   engine kept what it needed (a fragment held for reassembly, or a packet whose output
+//!   is in the outbox). After each batch it sends what [`Engine::drain_outbox`] hands it
+//!   (frames the engine originated: fragments, reassembled datagrams), drains
 //!   [`Engine::take_unresolved`], resolves those neighbours with the kernel, and reports
 //!   them with [`Engine::set_neighbour`]. Buffers should have at least 24 bytes of headroom
 //!   (IP-in-IP and a VLAN tag) and enough tailroom for a 576-byte ICMP error.
@@ -42,18 +45,26 @@
 //! 5. **MTU.** A packet larger than the output MTU (minus 20 for TUN) with DF set is
 //!    answered with ICMP frag-needed carrying that MTU ([`Verdict::Reply`], source = the
 //!    VIP, as `__icmp_send` picks the local destination address), rate-limited by
-//!    [`EngineConfig::icmp_errors_per_sec`]. Without DF it is dropped
-//!    ([`DropReason::TooBig`]): the engine does not fragment. NAT replies too big for the
-//!    client side are dropped likewise.
+//!    [`EngineConfig::icmp_errors_per_sec`]; a NAT reply with DF set is dropped
+//!    ([`DropReason::TooBig`]). Without DF the packet is fragmented for the output MTU
+//!    (`outbox.rs`, `ip_do_fragment` semantics; TUN: the outer packet, whose DF is the
+//!    inner one's) and leaves through the outbox. A reassembled datagram counts as too big
+//!    with DF only when one of its fragments was (the kernel's `frag_max_size`).
 //! 6. A service with no available destination answers ICMP port unreachable, as
 //!    `ip_vs_leave` does.
 //!
 //! # Decisions
 //!
-//! * **Fragments** to a virtual service (or from a NAT real server) are dropped and counted
-//!   ([`DropReason::Fragment`]). Kernel IPVS reassembles them (`ip_vs_gather_frags`); a
-//!   userspace engine without reassembly buffers cannot, and clients doing PMTU discovery
-//!   (DF set, nearly all TCP) never fragment. Fragmented ICMP (big pings) is `NotMine`.
+//! * **Fragments** of TCP/UDP datagrams to a virtual address or from a NAT real server are
+//!   reassembled (`reasm.rs`, as kernel IPVS gets whole datagrams from
+//!   `ip_vs_gather_frags`): bounded by [`EngineConfig::frag_mem_limit`] (4 MiB, the
+//!   kernel's `ipfrag_high_thresh`), freed after [`EngineConfig::frag_timeout`] (30 s,
+//!   `ipfrag_time`; no ICMP time-exceeded), duplicates dropped, overlapping or malformed
+//!   fragments discard their datagram; all counted in [`Engine::frag_counters`], refused
+//!   fragments also as [`DropReason::Fragment`]. The complete datagram is copied into an
+//!   engine-owned buffer (it may exceed an io frame) and takes the normal path; its output
+//!   goes through the outbox. A reassembled datagram no service wants is `NotMine`.
+//!   Fragmented ICMP (big pings) is `NotMine` unreassembled.
 //! * **L4 checksums are not verified** on the fast path (the kernel also leaves that to the
 //!   receiver for forwarded packets); incremental updates keep a bad checksum bad, so the
 //!   real server or client still drops it. The IPv4 header checksum is verified.

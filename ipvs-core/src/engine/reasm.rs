@@ -120,6 +120,8 @@ pub(crate) struct Reassembler {
     mem: usize,
     limits: Limits,
     next_scan: Instant,
+    /// No queue's deadline is earlier (it may be stale-early after a queue completed).
+    earliest: Option<Instant>,
     pub(crate) counters: FragCounters,
 }
 
@@ -130,6 +132,7 @@ impl Reassembler {
             mem: 0,
             limits,
             next_scan: Instant::ZERO,
+            earliest: None,
             counters: FragCounters::default(),
         }
     }
@@ -146,28 +149,28 @@ impl Reassembler {
 
     /// When [`Reassembler::expire`] next has work.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        self.queues
-            .values()
-            .map(|q| q.deadline)
-            .min()
-            .map(|d| d.max(self.next_scan))
+        self.earliest.map(|d| d.max(self.next_scan))
     }
 
     /// Frees the queues whose deadline passed (at most every [`SCAN_EVERY`]).
     pub(crate) fn expire(&mut self, now: Instant) {
-        if now < self.next_scan || self.queues.is_empty() {
+        if now < self.next_scan || self.earliest.is_none_or(|t| t > now) {
             return;
         }
         self.next_scan = now + SCAN_EVERY;
         let before = self.queues.len();
         let mut freed = 0;
+        let mut earliest: Option<Instant> = None;
         self.queues.retain(|_, q| {
             let keep = q.deadline > now;
-            if !keep {
+            if keep {
+                earliest = Some(earliest.map_or(q.deadline, |t| t.min(q.deadline)));
+            } else {
                 freed += q.cost;
             }
             keep
         });
+        self.earliest = earliest;
         self.mem -= freed;
         self.counters.timeouts += (before - self.queues.len()) as u64;
     }
@@ -193,7 +196,7 @@ impl Reassembler {
             src: p.src_addr(),
             dst: p.dst_addr(),
             id: p.ident(),
-            proto: ip[9],
+            proto: u8::from(p.next_header()),
         };
         let data = p.payload();
         let off = usize::from(p.frag_offset());
@@ -211,10 +214,12 @@ impl Reassembler {
                 return Insert::Dropped;
             }
             self.mem += QUEUE_COST;
+            let deadline = now + self.limits.timeout;
+            self.earliest = Some(self.earliest.map_or(deadline, |t| t.min(deadline)));
             self.queues.insert(
                 key,
                 Queue {
-                    deadline: now + self.limits.timeout,
+                    deadline,
                     header: None,
                     frags: Vec::new(),
                     total: None,
