@@ -132,3 +132,43 @@ fn fragments_body_runs_a_complete_datagram() {
     }
     super::fuzzing::fragments_body(&seed);
 }
+
+#[test]
+fn tcp_fragments_to_dr_and_tun_services() {
+    let mut e = lab_engine();
+    let vip_dr = Ipv4Addr::new(203, 0, 113, 11);
+    let vip_tun = Ipv4Addr::new(203, 0, 113, 12);
+    for (vip, rs, port) in [
+        (vip_dr, Ipv4Addr::new(10, 0, 1, 30), 51000),
+        (vip_tun, Ipv4Addr::new(10, 0, 1, 40), 51001),
+    ] {
+        // A SYN carrying 2000 bytes (as with TCP Fast Open), fragmented by the client.
+        let mut p = Pkt::tcp(
+            CLIENT,
+            port,
+            vip,
+            80,
+            crate::wire::tcp::FLAG_SYN,
+            &[9; 2000],
+        );
+        p.df = false;
+        let frags = fragments(&p.frame(), 1500);
+        assert_eq!(frags.len(), 2);
+        for f in &frags {
+            assert_eq!(run(&mut e, 1, 1, f).0, Verdict::Stolen);
+        }
+        let ip = reassembled_output(&mut e, 2, rs_mac(rs));
+        let p = ipv4::Packet::new_checked(&ip[..]).expect("ip");
+        if vip == vip_dr {
+            // DR: the datagram as the client sent it, TTL decremented.
+            assert_eq!((p.dst_addr(), p.ttl()), (vip, 63));
+            assert_eq!(super::tests::verify_l4(&ip), (CLIENT, port, vip, 80));
+        } else {
+            // TUN: the outer packet was fragmented; inside, the whole datagram.
+            assert_eq!((p.dst_addr(), p.next_header()), (rs, IpProtocol::IpIp));
+            let inner = p.payload();
+            assert_eq!(super::tests::verify_l4(inner), (CLIENT, port, vip, 80));
+        }
+    }
+    assert_eq!(e.frag_counters().reassembled, 2);
+}
