@@ -94,7 +94,6 @@
 pub mod config;
 mod csum;
 mod defrag;
-pub mod frame;
 pub mod fuzzing;
 mod icmp;
 mod neigh;
@@ -115,8 +114,8 @@ use core::net::Ipv4Addr;
 
 use hashbrown::HashSet;
 
+pub use crate::frame::{FrameBuf, FrameError};
 pub use config::{EngineConfig, EngineConfigError, FwmarkRule, Interface, Ipv4Cidr};
-pub use frame::{FrameBuf, FrameBufError};
 pub use reasm::FragCounters;
 pub use verdict::{DropCounts, DropReason, EngineCounters, TrafficStats, Verdict};
 

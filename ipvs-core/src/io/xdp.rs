@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use crate::io::IoError;
 use crate::io::bpf::{Steering, XdpAttachment, XdpMode, XdpModeChoice};
-use crate::io::frame::{Frame, FrameHandler, Ingress, Verdict};
+use crate::io::frame::{FrameBuf, FrameHandler, Ingress, Verdict};
 use crate::io::sys::{net, xsk};
 
 /// Which receive queues to serve.
@@ -72,9 +72,9 @@ pub struct DatapathStats {
     pub rx: u64,
     /// Frames queued for transmission (forwarded and [`Datapath::send`]).
     pub tx: u64,
-    /// Frames the callback dropped.
+    /// Frames the callback dropped ([`Verdict::Drop`], [`Verdict::Stolen`]).
     pub dropped: u64,
-    /// Frames the callback wanted to pass to the kernel (dropped, see [`Verdict::Pass`]).
+    /// Frames the callback wanted to pass to the kernel (dropped, see [`Verdict::NotMine`]).
     pub passed: u64,
     /// Transmissions lost: unknown egress interface, no free frame, full tx ring, frame too
     /// large for the egress UMEM.
@@ -410,19 +410,23 @@ impl Datapath {
             self.stats.bad_desc += 1;
             return;
         };
-        let mut frame = Frame::new(chunk, (addr - base) as usize, len as usize);
+        let Ok(mut frame) = FrameBuf::new(chunk, (addr - base) as usize, len as usize) else {
+            self.stats.bad_desc += 1;
+            p.free.push(base);
+            return;
+        };
         let verdict = handler.handle(ingress, &mut frame);
-        let (start, flen) = (frame.offset(), frame.len());
+        let (start, flen) = (frame.start(), frame.len());
         match verdict {
-            Verdict::Drop => {
+            Verdict::Drop(_) | Verdict::Stolen => {
                 self.stats.dropped += 1;
                 p.free.push(base);
             }
-            Verdict::Pass => {
+            Verdict::NotMine => {
                 self.stats.passed += 1;
                 p.free.push(base);
             }
-            Verdict::Transmit { ifindex } if ifindex == p.ifindex => {
+            Verdict::Tx { ifindex } | Verdict::Reply { ifindex } if ifindex == p.ifindex => {
                 if flen > 0 && p.xsk.tx_push(base + start as u64, flen as u32) {
                     p.tx_queued = true;
                     self.stats.tx += 1;
@@ -431,7 +435,7 @@ impl Datapath {
                     p.free.push(base);
                 }
             }
-            Verdict::Transmit { ifindex } => {
+            Verdict::Tx { ifindex } | Verdict::Reply { ifindex } => {
                 let queue = p.queue;
                 let j = self
                     .ports

@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use ipvs_core::conn::{ConnTableConfig, TimeoutUpdate};
 use ipvs_core::engine::{Engine, EngineConfig, EngineConfigError, FwmarkRule, Ipv4Cidr};
-use ipvs_core::io::{Datapath, DatapathConfig, Frame, Ingress, IoError, Steering};
+use ipvs_core::io::{Datapath, DatapathConfig, FrameBuf, Ingress, IoError, Steering};
 use ipvs_core::ipvs::{Ipvs, IpvsConfig, IpvsError};
 use ipvs_core::time::Instant;
 use ipvs_core::types::{ForwardMethod, Protocol};
@@ -209,11 +209,8 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
             .poll_timeout()
             .map_or(MAX_SLEEP, |t| t.saturating_duration_since(now))
             .min(MAX_SLEEP);
-        let mut handler = |ingress: Ingress, frame: &mut Frame<'_>| {
-            let now = clock();
-            let verdict =
-                frame.with_engine_buf(|buf| engine.handle_frame(now, ingress.ifindex, buf));
-            to_io_verdict(verdict)
+        let mut handler = |ingress: Ingress, frame: &mut FrameBuf<'_>| {
+            engine.handle_frame(clock(), ingress.ifindex, frame)
         };
         // Right after traffic, look again without sleeping for a short while: under
         // request/response load the next frame usually comes within microseconds, and a
@@ -245,16 +242,6 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
     );
     drop(dp);
     Ok(())
-}
-
-fn to_io_verdict(v: ipvs_core::engine::Verdict) -> ipvs_core::io::Verdict {
-    use ipvs_core::engine::Verdict as E;
-    use ipvs_core::io::Verdict as Io;
-    match v {
-        E::Tx { ifindex } | E::Reply { ifindex } => Io::Transmit { ifindex },
-        E::Drop(_) | E::Stolen => Io::Drop,
-        E::NotMine => Io::Pass,
-    }
 }
 
 fn set_timeouts(ipvs: &mut Ipvs, cfg: &Config) -> Result<(), IpvsError> {
