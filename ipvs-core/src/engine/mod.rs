@@ -8,7 +8,8 @@
 //!   [`crate::ipvs::IpvsConfig`]). Time advances only through `now`; the io layer also runs
 //!   [`Engine::handle_timeout`] when [`Engine::poll_timeout`] says so.
 //! * **Never panics** on any frame (fuzzed: `fuzz/fuzz_targets/engine.rs`, and
-//!   [`fuzzing::frames_body`] over the seeds in `cargo test`).
+//!   `fuzzing::frames_body` and `fuzzing::fragments_body` over the seeds in `cargo test`;
+//!   `fuzzing` is test scaffolding behind the `testing` feature).
 //! * **What the io loop does** with each verdict: [`Verdict::Tx`] — send
 //!   `frame.frame()` (start and length may have moved) out of `ifindex`;
 //!   [`Verdict::Reply`] — same, the frame is now an ICMP error for the sender;
@@ -94,6 +95,7 @@
 pub mod config;
 mod csum;
 mod defrag;
+#[cfg(any(test, feature = "testing"))]
 pub mod fuzzing;
 mod icmp;
 mod neigh;

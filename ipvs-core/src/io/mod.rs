@@ -7,7 +7,7 @@
 //! | [`bpf`] | the XDP steering program: an eBPF assembler ([`bpf::asm`]), the program ([`bpf::prog`]), its maps ([`Steering`]) and bpf_link attachment ([`bpf::XdpAttachment`]) |
 //! | [`xdp`] | the AF_XDP data path ([`Datapath`]): sockets, UMEMs, batched ring I/O, poll(2) |
 //! | [`frame`] | what the callback sees: [`FrameBuf`], [`Ingress`]; what it returns: [`Verdict`] (the engine's types) |
-//! | [`lab`] | helpers for tests and benchmarks: run a closure inside a network namespace, a raw AF_PACKET socket, thread CPU time |
+//! | `lab` | (feature `testing`) helpers for tests and benchmarks: run a closure inside a network namespace, a raw AF_PACKET socket, thread CPU time |
 //! | `sys` | every `unsafe` block of the crate: bpf(2), AF_XDP rings, mmap, poll, setns, AF_PACKET |
 //!
 //! # How an engine plugs in
@@ -78,6 +78,7 @@
 
 pub mod bpf;
 pub mod frame;
+#[cfg(any(test, feature = "testing"))]
 pub mod lab;
 #[allow(unsafe_code)]
 mod sys;

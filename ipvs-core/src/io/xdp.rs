@@ -3,7 +3,7 @@
 //!
 //! Frame accounting per port (the invariant behind `sys::xsk`'s frame ownership): each UMEM
 //! frame is in exactly one place: the kernel (fill ring, rx in flight, tx ring), or the
-//! port's `free` list, or — for the duration of one callback — the [`Frame`] handed to it.
+//! port's `free` list, or — for the duration of one callback — the [`FrameBuf`] handed to it.
 //! At start every frame is free; the fill ring is topped up from `free` (at most `ring_size`
 //! frames, so with `frame_count = 2 * ring_size` half the UMEM stays available for
 //! transmission). A received frame goes back to `free` (drop, pass), onto the tx ring of the
