@@ -16,6 +16,13 @@
 //! This holds for DR (MAC rewrite) and TUN (the inner packet is checked after
 //! decapsulation) as much as for NAT.
 //!
+//! Captured in the lab (AF_PACKET with `PACKET_AUXDATA` on the switch port facing the
+//! director, default offloads, lvsd NAT with a 200 KB transfer): every TCP segment toward
+//! the director, from the client and from the real server, had `TP_STATUS_CSUMNOTREADY` and
+//! a checksum field equal to the folded pseudo-header sum; the bulk segments were 1500-byte
+//! frames (the port showed `tcp-segmentation-offload: off`, `tx-checksumming: on`); the
+//! frames the director sent from AF_XDP carried complete checksums.
+//!
 //! So before forwarding, the engine checks whether the field equals the folded
 //! pseudo-header sum ([`is_partial`]: a handful of additions, no pass over the payload) and,
 //! only then, sums the segment and writes the complete checksum ([`complete`]). A complete
