@@ -59,9 +59,9 @@ impl Engine {
     }
 
     /// Route and neighbour toward a client (learned previous hop first).
-    pub(super) fn plan_to_client(&mut self, rx: &Rx, client: Ipv4Addr) -> Result<Plan, DropReason> {
+    pub(super) fn plan_to_client(&mut self, rx: &Rx, client: Ipv4Addr) -> Result<Plan, Blocked> {
         if rx.ttl <= 1 {
-            return Err(DropReason::TtlExceeded);
+            return Err(DropReason::TtlExceeded.into());
         }
         let (out, mac) = match self.prev.get(client) {
             Some(hop) => hop,
@@ -70,14 +70,14 @@ impl Engine {
                 let ifindex = self.cfg.interfaces[out].ifindex;
                 let Some(mac) = self.neigh.get(ifindex, gw) else {
                     self.neigh.miss(ifindex, gw);
-                    return Err(DropReason::NoNeighbour { ifindex, ip: gw });
+                    return Err(DropReason::NoNeighbour { ifindex, ip: gw }.into());
                 };
                 (out, mac)
             }
         };
         let ifc = self.cfg.interfaces.get(out).ok_or(DropReason::NoRoute)?;
         if rx.df && self.reassembled_max.unwrap_or(rx.ip_len) > usize::from(ifc.mtu) {
-            return Err(DropReason::TooBig);
+            return Err(Blocked::FragNeeded(ifc.mtu));
         }
         Ok(Plan {
             out,
@@ -134,7 +134,7 @@ impl Engine {
                     code: CODE_FRAG_NEEDED,
                     mtu,
                 };
-                return self.reply_error(fb, rx, err, DropReason::TooBig);
+                return self.reply_error(fb, rx, rx.dst, err, DropReason::TooBig);
             }
         };
         self.complete_l4_checksum(fb, rx, proto);
@@ -206,7 +206,18 @@ impl Engine {
     ) -> Verdict {
         let plan = match self.plan_to_client(rx, rx.dst) {
             Ok(p) => p,
-            Err(r) => return Verdict::Drop(r),
+            Err(Blocked::Drop(r)) => return Verdict::Drop(r),
+            Err(Blocked::FragNeeded(mtu)) => {
+                // As `ip_forward` does before the NAT hook: frag-needed to the real server,
+                // from the director's address on the interface it came in on.
+                let err = IcmpError {
+                    msg: Message::DstUnreachable,
+                    code: CODE_FRAG_NEEDED,
+                    mtu,
+                };
+                let src = self.cfg.interfaces[rx.iface].addrs[0].addr;
+                return self.reply_error(fb, rx, src, err, DropReason::TooBig);
+            }
         };
         self.complete_l4_checksum(fb, rx, proto);
         let at = rx.l3;
@@ -225,11 +236,12 @@ impl Engine {
         v
     }
 
-    /// Rate-limited ICMP error back to the sender of a packet sent to a VIP.
+    /// Rate-limited ICMP error from `src` back to the sender of the received packet.
     pub(super) fn reply_error(
         &mut self,
         fb: &mut FrameBuf<'_>,
         rx: &Rx,
+        src: Ipv4Addr,
         err: IcmpError,
         otherwise: DropReason,
     ) -> Verdict {
@@ -238,9 +250,8 @@ impl Engine {
         }
         let ingress = &self.cfg.interfaces[rx.iface];
         let ip_at = fb.start() + rx.l3;
-        match xmit::icmp_error_in_place(
-            fb, ip_at, rx.ip_len, rx.hl, rx.dst, ingress, rx.src_mac, err,
-        ) {
+        match xmit::icmp_error_in_place(fb, ip_at, rx.ip_len, rx.hl, src, ingress, rx.src_mac, err)
+        {
             Ok(()) => {
                 self.icmp_tokens -= 1;
                 Verdict::Reply {

@@ -172,3 +172,32 @@ fn tcp_fragments_to_dr_and_tun_services() {
     }
     assert_eq!(e.frag_counters().reassembled, 2);
 }
+
+#[test]
+fn nat_reply_too_big_is_fragmented_or_answered_with_frag_needed() {
+    let mut e = lab_engine();
+    // Open the UDP connection.
+    let p = Pkt::udp(CLIENT, 40010, VIP_NAT, 53, b"q");
+    assert!(matches!(
+        run(&mut e, 1, 1, &p.frame()).0,
+        Verdict::Tx { .. }
+    ));
+    // A 1600-byte reply (a real server with a larger MTU than the client side) without DF:
+    // two fragments toward the client.
+    let mut r = Pkt::udp(RS, 5353, CLIENT, 40010, &[5; 1572]).via_rs();
+    r.df = false;
+    assert_eq!(run(&mut e, 2, 2, &r.frame()).0, Verdict::Stolen);
+    let ip = reassembled_output(&mut e, 1, GATEWAY_MAC);
+    assert_eq!(super::tests::verify_l4(&ip), (VIP_NAT, 53, CLIENT, 40010));
+    // With DF: frag-needed back to the real server, from the director's private address.
+    r.df = true;
+    let (v, out) = run(&mut e, 3, 2, &r.frame());
+    assert_eq!(v, Verdict::Reply { ifindex: 2 });
+    let p = ipv4::Packet::new_checked(&out[14..]).expect("ip");
+    assert_eq!(
+        (p.src_addr(), p.dst_addr(), p.next_header()),
+        (Ipv4Addr::new(10, 0, 1, 1), RS, IpProtocol::Icmp)
+    );
+    let m = crate::wire::icmp::Packet::new_checked(p.payload()).expect("icmp");
+    assert_eq!(m.next_hop_mtu(), 1500);
+}

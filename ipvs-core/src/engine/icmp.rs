@@ -127,7 +127,8 @@ impl Engine {
     ) -> Verdict {
         let plan = match self.plan_to_client(rx, rx.dst) {
             Ok(p) => p,
-            Err(r) => return Verdict::Drop(r),
+            Err(Blocked::Drop(r)) => return Verdict::Drop(r),
+            Err(Blocked::FragNeeded(_)) => return Verdict::Drop(DropReason::TooBig),
         };
         if let Err(r) = rewrite_error(fb, rx, proto, qhl, End::Dst, f.conn.vaddr, f.conn.vport) {
             return Verdict::Drop(r);

@@ -46,8 +46,9 @@
 //! 5. **MTU.** A packet larger than the output MTU (minus 20 for TUN) with DF set is
 //!    answered with ICMP frag-needed carrying that MTU ([`Verdict::Reply`], source = the
 //!    VIP, as `__icmp_send` picks the local destination address), rate-limited by
-//!    [`EngineConfig::icmp_errors_per_sec`]; a NAT reply with DF set is dropped
-//!    ([`DropReason::TooBig`]). Without DF the packet is fragmented for the output MTU
+//!    [`EngineConfig::icmp_errors_per_sec`]; a NAT reply with DF set too big for the client
+//!    side gets frag-needed back to the real server, from the director's address on the
+//!    ingress interface (as `ip_forward` answers before the NAT hook). Without DF the packet is fragmented for the output MTU
 //!    (`outbox.rs`, `ip_do_fragment` semantics; TUN: the outer packet, whose DF is the
 //!    inner one's) and leaves through the outbox. A reassembled datagram counts as too big
 //!    with DF only when one of its fragments was (the kernel's `frag_max_size`).
@@ -514,7 +515,7 @@ impl Engine {
                     code: CODE_PORT_UNREACHABLE,
                     mtu: 0,
                 };
-                self.reply_error(fb, &rx, err, DropReason::NoDestination)
+                self.reply_error(fb, &rx, rx.dst, err, DropReason::NoDestination)
             }
             Err(_) => Verdict::Drop(DropReason::Refused),
         }

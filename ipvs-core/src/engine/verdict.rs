@@ -53,8 +53,8 @@ pub enum DropReason {
     Martian,
     /// TTL would reach 0.
     TtlExceeded,
-    /// Larger than the output MTU with DF set and not answered with frag-needed (a NAT
-    /// reply, or the ICMP rate limit), or too big to fragment.
+    /// Larger than the output MTU with DF set and not answered with frag-needed (the ICMP
+    /// rate limit, an ICMP error), or too big to fragment.
     TooBig,
     /// The connection's destination was removed (`expire_nodest_conn` semantics).
     DestGone,
