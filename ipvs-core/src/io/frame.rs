@@ -5,7 +5,7 @@
 //! What the data path does with each verdict: [`Verdict::Tx`] and [`Verdict::Reply`] —
 //! transmit `frame()` on `ifindex` (the ingress interface reuses the chunk in place, another
 //! interface gets a copy in its own UMEM); [`Verdict::Drop`] and [`Verdict::Stolen`] — free
-//! the chunk (counted as `dropped`); [`Verdict::NotMine`] — "give it to the kernel": a frame
+//! the chunk (counted as `dropped` and `stolen`); [`Verdict::NotMine`] — "give it to the kernel": a frame
 //! the XDP program redirected cannot go back into the kernel stack from an AF_XDP socket, so
 //! it is counted (`passed`) and freed. The program only steers service and NAT-reply
 //! traffic, so an engine should need it only for a packet of a deleted service that was

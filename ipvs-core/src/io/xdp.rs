@@ -72,8 +72,11 @@ pub struct DatapathStats {
     pub rx: u64,
     /// Frames queued for transmission (forwarded and [`Datapath::send`]).
     pub tx: u64,
-    /// Frames the callback dropped ([`Verdict::Drop`], [`Verdict::Stolen`]).
+    /// Frames the callback dropped ([`Verdict::Drop`]).
     pub dropped: u64,
+    /// Frames the callback kept the content of ([`Verdict::Stolen`]: a fragment held for
+    /// reassembly, or a packet whose output went to the engine's outbox); freed.
+    pub stolen: u64,
     /// Frames the callback wanted to pass to the kernel (dropped, see [`Verdict::NotMine`]).
     pub passed: u64,
     /// Transmissions lost: unknown egress interface, no free frame, full tx ring, frame too
@@ -418,8 +421,12 @@ impl Datapath {
         let verdict = handler.handle(ingress, &mut frame);
         let (start, flen) = (frame.start(), frame.len());
         match verdict {
-            Verdict::Drop(_) | Verdict::Stolen => {
+            Verdict::Drop(_) => {
                 self.stats.dropped += 1;
+                p.free.push(base);
+            }
+            Verdict::Stolen => {
+                self.stats.stolen += 1;
                 p.free.push(base);
             }
             Verdict::NotMine => {
