@@ -290,14 +290,19 @@ impl Reassembler {
         let (Some(header), Some(total)) = (q.header, q.total) else {
             return Insert::Dropped;
         };
+        // The first fragment's header may be longer than the one the size was checked with.
+        let len = header.len() + total;
+        let Ok(len16) = u16::try_from(len) else {
+            self.counters.bad += 1;
+            return Insert::Dropped;
+        };
         out.clear();
         out.extend_from_slice(&header);
         for f in &q.frags {
             out.extend_from_slice(&f.data);
         }
-        let len = header.len() + total;
         let mut h = ipv4::Packet::new_unchecked(&mut out[..]);
-        h.set_total_len(len as u16);
+        h.set_total_len(len16);
         h.set_flags_frag_word(h.flags_frag_word() & FLAG_DF);
         h.fill_checksum();
         self.counters.reassembled += 1;
