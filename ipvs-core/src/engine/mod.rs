@@ -48,9 +48,9 @@
 //!    VIP, as `__icmp_send` picks the local destination address), rate-limited by
 //!    [`EngineConfig::icmp_errors_per_sec`]; a NAT reply with DF set too big for the client
 //!    side gets frag-needed back to the real server, from the director's address on the
-//!    ingress interface (as `ip_forward` answers before the NAT hook). Without DF the packet is fragmented for the output MTU
-//!    (`outbox.rs`, `ip_do_fragment` semantics; TUN: the outer packet, whose DF is the
-//!    inner one's) and leaves through the outbox. A reassembled datagram counts as too big
+//!    ingress interface (as `ip_forward` answers before the NAT hook). Without DF the
+//!    packet is fragmented for the output MTU (`outbox.rs`, `ip_do_fragment` semantics;
+//!    TUN: the outer packet, whose DF is the inner one's) and leaves through the outbox. A reassembled datagram counts as too big
 //!    with DF only when one of its fragments was (the kernel's `frag_max_size`).
 //! 6. A service with no available destination answers ICMP port unreachable, as
 //!    `ip_vs_leave` does.
