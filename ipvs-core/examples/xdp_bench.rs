@@ -14,8 +14,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use ipvs_core::engine::DropReason;
 use ipvs_core::io::lab::{self, PacketSocket};
-use ipvs_core::io::{Datapath, DatapathConfig, Frame, Ingress, Verdict, XdpModeChoice};
+use ipvs_core::io::{Datapath, DatapathConfig, FrameBuf, Ingress, Verdict, XdpModeChoice};
 use ipvs_core::types::Protocol;
 
 const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
@@ -83,9 +84,9 @@ fn main() -> Result<(), String> {
             .add_service(VIP, 9, Protocol::Udp)
             .map_err(|e| e.to_string())?;
         let _ = ready_tx.send(dp.modes());
-        let mut handler = |_: Ingress, f: &mut Frame<'_>| {
-            std::hint::black_box(f.data().first());
-            Verdict::Drop
+        let mut handler = |_: Ingress, f: &mut FrameBuf<'_>| {
+            std::hint::black_box(f.frame().first());
+            Verdict::Drop(DropReason::Refused)
         };
         let end = Instant::now() + Duration::from_secs(60);
         while !i.load(Ordering::Relaxed) && Instant::now() < end {

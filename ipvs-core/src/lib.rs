@@ -12,6 +12,7 @@
 //! | [`conn`] | the connection table: states, timeouts, persistence templates, size bound |
 //! | [`ipvs`] | [`ipvs::Ipvs`]: services + schedulers + connections glued (scheduling, persistence, accounting, expiry) |
 //! | [`wire`] | zero-copy packet views and validated representations: Ethernet/802.1Q, ARP, IPv4, TCP, UDP, ICMP, IP-in-IP, checksums |
+//! | [`frame`] | [`frame::FrameBuf`]: the frame buffer the io layer lends and the engine rewrites (the io/engine seam, with [`engine::Verdict`]) |
 //! | [`engine`] | [`engine::Engine`]: frames in, verdicts out — NAT/DR/TUN forwarding, NAT replies, ICMP errors that follow connections, neighbours, counters |
 //! | [`io`] | the only I/O: XDP steering program emitted from Rust, AF_XDP sockets and rings, poll; `unsafe` only in `io::sys` |
 //!
@@ -23,6 +24,7 @@
 pub mod conn;
 pub mod dest;
 pub mod engine;
+pub mod frame;
 pub mod io;
 pub mod ipvs;
 pub mod sched;

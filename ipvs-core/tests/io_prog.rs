@@ -61,6 +61,36 @@ fn services_replies_and_catch_all_are_steered_the_rest_passes() {
     assert!(s.remove_reply(RS, 8080, Protocol::Tcp).unwrap());
     no(&tcp_frame(sa(RS, 8080), c, SYN | ACK));
     assert!(!s.remove_reply(RS, 8080, Protocol::Tcp).unwrap());
+    // The reply fragments' port-0 entry went with the last reply entry.
+    assert!(!s.has_reply(RS, 0, Protocol::Tcp).unwrap());
+}
+
+#[test]
+fn fragment_steering_follows_port_services_and_replies() {
+    let Some((s, _p)) = setup() else { return };
+    let frag = |vip| s.service_flags(vip, 0, Protocol::Udp).unwrap().unwrap_or(0);
+    let v = Ipv4Addr::new(198, 18, 0, 30);
+    s.add_service(v, 53, Protocol::Udp).unwrap();
+    s.add_service(v, 5353, Protocol::Udp).unwrap();
+    s.add_service(v, 53, Protocol::Udp).unwrap(); // again: no extra reference
+    assert_eq!(frag(v), ipvs_core::io::bpf::prog::FRAGMENTS);
+    s.remove_service(v, 53, Protocol::Udp).unwrap();
+    assert_eq!(
+        frag(v),
+        ipvs_core::io::bpf::prog::FRAGMENTS,
+        "5353 still wants them"
+    );
+    s.remove_service(v, 5353, Protocol::Udp).unwrap();
+    assert_eq!(frag(v), 0);
+    // Two reply ports of one real server share the fragment entry.
+    let rs = Ipv4Addr::new(198, 19, 0, 9);
+    s.add_reply(rs, 53, Protocol::Udp).unwrap();
+    s.add_reply(rs, 54, Protocol::Udp).unwrap();
+    assert!(s.has_reply(rs, 0, Protocol::Udp).unwrap());
+    s.remove_reply(rs, 53, Protocol::Udp).unwrap();
+    assert!(s.has_reply(rs, 0, Protocol::Udp).unwrap());
+    s.remove_reply(rs, 54, Protocol::Udp).unwrap();
+    assert!(!s.has_reply(rs, 0, Protocol::Udp).unwrap());
 }
 
 #[test]
@@ -103,6 +133,18 @@ fn vlan_fragments_and_icmp_errors() {
         &ipv4(CLIENT, VIP, 17, 0x0010, &[0; 16]),
     );
     assert!(!p.steers(&later_udp).unwrap());
+    // Non-first fragments of NAT replies: the port-0 replies entry that `add_reply` keeps.
+    let rs_later = |proto| {
+        eth(
+            MAC_B,
+            MAC_A,
+            None,
+            ETH_IP,
+            &ipv4(RS, CLIENT, proto, 0x0010, &[0; 16]),
+        )
+    };
+    assert!(p.steers(&rs_later(6)).unwrap());
+    assert!(!p.steers(&rs_later(17)).unwrap());
     // ICMP echo to the VIP: the kernel answers.
     let echo = eth(
         MAC_B,

@@ -13,6 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use io_util::*;
+use ipvs_core::engine::DropReason;
 use ipvs_core::io::lab::{self, Netns, PacketSocket, VethPair};
 use ipvs_core::io::{Datapath, DatapathConfig, IoError, Verdict, XdpMode};
 use ipvs_core::types::Protocol;
@@ -97,24 +98,24 @@ fn spawn_director(
             queues,
         });
         let deadline = Instant::now() + Duration::from_secs(30);
-        let mut handler = |ing: ipvs_core::io::Ingress, frame: &mut ipvs_core::io::Frame<'_>| {
-            let Some(s) = summarize(frame.data()) else {
-                return Verdict::Pass;
+        let mut handler = |ing: ipvs_core::io::Ingress, frame: &mut ipvs_core::io::FrameBuf<'_>| {
+            let Some(s) = summarize(frame.frame()) else {
+                return Verdict::NotMine;
             };
             let _ = ev_tx.send(Event::Seen(s, frame.headroom()));
             if s.dport == 80
                 && s.sport == 40001
                 && s.tcp_flags == SYN
-                && turn_around(frame.data_mut(), SYN | ACK)
+                && turn_around(frame.frame_mut(), SYN | ACK)
                 // Prepend and strip 20 bytes (what IP-in-IP encapsulation needs).
                 && frame.push_front(20).is_ok()
                 && frame.pull_front(20).is_ok()
             {
-                return Verdict::Transmit {
+                return Verdict::Tx {
                     ifindex: ing.ifindex,
                 };
             }
-            Verdict::Drop
+            Verdict::Drop(DropReason::Refused)
         };
         while Instant::now() < deadline && stop_rx.try_recv().is_err() {
             dp.poll(Some(Duration::from_millis(20)), &mut handler)
@@ -332,14 +333,14 @@ fn generic_mode_and_transmit_on_another_interface() {
         let ve_mac = [0x02, 0, 0, 0, 0, 0xee];
         let _ = ready_tx.send(dp.modes());
         let deadline = Instant::now() + Duration::from_secs(30);
-        let mut handler = |ing: ipvs_core::io::Ingress, frame: &mut ipvs_core::io::Frame<'_>| {
+        let mut handler = |ing: ipvs_core::io::Ingress, frame: &mut ipvs_core::io::FrameBuf<'_>| {
             if ing.ifindex == ve {
-                return Verdict::Drop;
+                return Verdict::Drop(DropReason::Refused);
             }
-            let d = frame.data_mut();
+            let d = frame.frame_mut();
             d[0..6].copy_from_slice(&server_mac);
             d[6..12].copy_from_slice(&ve_mac);
-            Verdict::Transmit { ifindex: ve }
+            Verdict::Tx { ifindex: ve }
         };
         while Instant::now() < deadline && stop_rx.try_recv().is_err() {
             dp.poll(Some(Duration::from_millis(20)), &mut handler)

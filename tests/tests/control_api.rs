@@ -1,6 +1,6 @@
 //! lvsd's control plane through its real API: the real `lvsd` in a NAT lab (VIP on an alias
-//! label, the kernel's default veth offloads untouched... see `lab()`), its Unix socket
-//! spoken to with lvsd's own client and with raw, broken requests.
+//! label, the kernel's default veth offloads), its Unix socket spoken to with lvsd's own
+//! client and with raw, broken requests.
 //!
 //! - Setting real servers down, quiesced and up moves traffic at once (the worker is woken
 //!   by the command, not by its poll timeout), and the sorry server takes over while no real
@@ -25,8 +25,7 @@ use tests::lvsd::{Cf, READY, READY_TIMEOUT, Virtual, assert_split, http, socket_
 const C0: Role = Role::Client(0);
 
 fn lab() -> tests::lab::LabBuilder {
-    // Offloads off until the engine completes partial checksums (the engine issue).
-    Lab::builder().real_servers(Mode::Nat, 3).offloads(false)
+    Lab::builder().real_servers(Mode::Nat, 3)
 }
 
 fn rs(lab: &Lab, i: usize) -> SocketAddrV4 {

@@ -22,8 +22,6 @@ fn lvsd_starts_before_the_floating_addresses_and_forwards_once_they_are_added() 
     }
     Lab::builder()
         .real_servers(Mode::Nat, 2)
-        // Offloads off until the engine completes partial checksums (the engine issue).
-        .offloads(false)
         .floating_on(None)
         .run(|lab| {
             let _http = lab.start_http(80).expect("http servers");
@@ -55,8 +53,6 @@ fn an_interface_given_as_a_label_means_its_interface() {
     }
     Lab::builder()
         .real_servers(Mode::Dr, 2)
-        // Offloads off until the engine completes partial checksums (the engine issue).
-        .offloads(false)
         .run(|lab| {
             let _http = lab.start_http(80).expect("http servers");
             let cf = Cf::new("direct").virtual_(Virtual::http(lab, "rr").servers(lab, &[1, 1]));

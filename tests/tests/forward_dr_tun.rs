@@ -47,60 +47,53 @@ fn tun_mtu(lab: &Lab) {
 }
 
 fn round_robin_http_and_bulk(m: Method) {
-    Lab::builder()
-        .real_servers(m.mode, 3)
-        .offloads(false)
-        .run(|lab| {
-            (m.prepare)(lab);
-            let _http = lab.start_http(80).expect("http servers");
-            let cf = Cf::new(m.network).virtual_(Virtual::http(lab, "rr").servers(lab, &[1, 1, 1]));
-            let mut lvsd = start(lab, &cf.render(lab)).expect("lvsd forwards");
-            let vip = format!("{}:80", lab.vip());
+    Lab::builder().real_servers(m.mode, 3).run(|lab| {
+        (m.prepare)(lab);
+        let _http = lab.start_http(80).expect("http servers");
+        let cf = Cf::new(m.network).virtual_(Virtual::http(lab, "rr").servers(lab, &[1, 1, 1]));
+        let mut lvsd = start(lab, &cf.render(lab)).expect("lvsd forwards");
+        let vip = format!("{}:80", lab.vip());
 
-            let t = http(lab, C0, &["--to", &vip, "--requests", "300"]).expect("lab-client");
-            assert_split(&t, &[100, 100, 100]);
-            assert_client_kept(lab, &t, C0);
+        let t = http(lab, C0, &["--to", &vip, "--requests", "300"]).expect("lab-client");
+        assert_split(&t, &[100, 100, 100]);
+        assert_client_kept(lab, &t, C0);
 
-            // 20 MB from each real server, straight to the client.
-            let bulk = [
-                "--to",
-                &vip,
-                "--requests",
-                "3",
-                "--bulk",
-                "20000000",
-                "--timeout-ms",
-                "10000",
-            ];
-            let t = http(lab, C0, &bulk).expect("lab-client bulk");
-            assert_split(&t, &[1, 1, 1]);
+        // 20 MB from each real server, straight to the client.
+        let bulk = [
+            "--to",
+            &vip,
+            "--requests",
+            "3",
+            "--bulk",
+            "20000000",
+            "--timeout-ms",
+            "10000",
+        ];
+        let t = http(lab, C0, &bulk).expect("lab-client bulk");
+        assert_split(&t, &[1, 1, 1]);
 
-            stop_clean(lab, &mut lvsd).expect("clean exit, XDP detached");
-        });
+        stop_clean(lab, &mut lvsd).expect("clean exit, XDP detached");
+    });
 }
 
 fn udp_round_robin(m: Method) {
-    Lab::builder()
-        .real_servers(m.mode, 3)
-        .offloads(false)
-        .run(|lab| {
-            (m.prepare)(lab);
-            let _udp = lab.start_udp(53).expect("udp servers");
-            let cf =
-                Cf::new(m.network).virtual_(Virtual::udp(lab, 53, "rr").servers(lab, &[1, 1, 1]));
-            let _lvsd = start(lab, &cf.render(lab)).expect("lvsd forwards");
-            let vip = format!("{}:53", lab.vip());
-            // A new source port per datagram: each is a new UDP connection, scheduled anew.
-            let t = lab
-                .udp_client(
-                    C0,
-                    &["--to", &vip, "--count", "30", "--new-socket"],
-                    tests::lvsd::CLIENT_TIMEOUT,
-                )
-                .expect("lab-udp send");
-            assert_split(&t, &[10, 10, 10]);
-            assert_client_kept(lab, &t, C0);
-        });
+    Lab::builder().real_servers(m.mode, 3).run(|lab| {
+        (m.prepare)(lab);
+        let _udp = lab.start_udp(53).expect("udp servers");
+        let cf = Cf::new(m.network).virtual_(Virtual::udp(lab, 53, "rr").servers(lab, &[1, 1, 1]));
+        let _lvsd = start(lab, &cf.render(lab)).expect("lvsd forwards");
+        let vip = format!("{}:53", lab.vip());
+        // A new source port per datagram: each is a new UDP connection, scheduled anew.
+        let t = lab
+            .udp_client(
+                C0,
+                &["--to", &vip, "--count", "30", "--new-socket"],
+                tests::lvsd::CLIENT_TIMEOUT,
+            )
+            .expect("lab-udp send");
+        assert_split(&t, &[10, 10, 10]);
+        assert_client_kept(lab, &t, C0);
+    });
 }
 
 #[test]

@@ -148,102 +148,99 @@ fn director_stack_never_answers_for_the_service() {
     if !privileged("director_stack_never_answers_for_the_service") {
         return;
     }
-    Lab::builder()
-        .real_servers(Mode::Nat, 2)
-        .offloads(false)
-        .run(|lab| {
-            // The service exists, but no real server is active: no destination at all.
-            let mut v = Virtual::http(lab, "rr").servers(lab, &[1, 1]);
-            for s in &mut v.servers {
-                s.active = false;
-            }
-            let _lvsd = start(lab, &Cf::new("nat").virtual_(v).render(lab)).expect("lvsd");
+    Lab::builder().real_servers(Mode::Nat, 2).run(|lab| {
+        // The service exists, but no real server is active: no destination at all.
+        let mut v = Virtual::http(lab, "rr").servers(lab, &[1, 1]);
+        for s in &mut v.servers {
+            s.active = false;
+        }
+        let _lvsd = start(lab, &Cf::new("nat").virtual_(v).render(lab)).expect("lvsd");
 
-            // "ssh" on the director's own address.
-            let director = lab.addr(Role::Director(0));
-            let mut ssh = lab
-                .spawn(
-                    Role::Director(0),
-                    [
-                        tests::bin("lab-http").to_string_lossy().as_ref(),
-                        "--name",
-                        "d0",
-                        "--listen",
-                        &format!("{director}:2222"),
-                    ],
-                )
-                .expect("lab-http on the director");
-            ssh.wait_for_log("ready", Duration::from_secs(10))
-                .expect("lab-http ready");
+        // "ssh" on the director's own address.
+        let director = lab.addr(Role::Director(0));
+        let mut ssh = lab
+            .spawn(
+                Role::Director(0),
+                [
+                    tests::bin("lab-http").to_string_lossy().as_ref(),
+                    "--name",
+                    "d0",
+                    "--listen",
+                    &format!("{director}:2222"),
+                ],
+            )
+            .expect("lab-http on the director");
+        ssh.wait_for_log("ready", Duration::from_secs(10))
+            .expect("lab-http ready");
 
-            // The capture (and the crafted frames) run in a thread inside the client's
-            // namespace, for a bounded time.
-            let vip = lab.vip();
-            let client = lab.addr(C0);
-            let client_mac = lab.mac(C0, "eth0").expect("client MAC");
-            let director_mac = lab.mac(Role::Director(0), "eth0").expect("director MAC");
-            let ifindex = lab.ifindex(C0, "eth0").expect("client ifindex");
-            let ns = lab.ns(C0).to_owned();
-            let capture = std::thread::spawn(move || -> std::io::Result<Seen> {
-                enter_netns(&ns)?;
-                let sock = PacketSocket::bind(ifindex)?;
-                let send = |ip: Vec<u8>| sock.send(&ethernet(director_mac, client_mac, &ip));
-                // A stray ACK to the service (no connection): kernel IPVS would hand it to
-                // the stack, which RSTs it; lvsd's engine must not let the kernel see it.
-                send(tcp(client, vip, CLIENT_PORT, 80, ACK))?;
-                // The control: the same ACK to a closed port of the director's own address.
-                send(tcp(client, director, CLIENT_PORT, CLOSED_PORT, ACK))?;
-                // Ping the VIP.
-                send(echo_request(client, vip))?;
-                let mut seen = Seen::default();
-                let mut buf = vec![0u8; 2048];
-                let end = Instant::now() + Duration::from_secs(4);
-                while let Some(left) = end.checked_duration_since(Instant::now()) {
-                    if let Some(n) = sock.recv(&mut buf, left)? {
-                        note(&mut seen, &buf[..n], vip, director);
-                    }
+        // The capture (and the crafted frames) run in a thread inside the client's
+        // namespace, for a bounded time.
+        let vip = lab.vip();
+        let client = lab.addr(C0);
+        let client_mac = lab.mac(C0, "eth0").expect("client MAC");
+        let director_mac = lab.mac(Role::Director(0), "eth0").expect("director MAC");
+        let ifindex = lab.ifindex(C0, "eth0").expect("client ifindex");
+        let ns = lab.ns(C0).to_owned();
+        let capture = std::thread::spawn(move || -> std::io::Result<Seen> {
+            enter_netns(&ns)?;
+            let sock = PacketSocket::bind(ifindex)?;
+            let send = |ip: Vec<u8>| sock.send(&ethernet(director_mac, client_mac, &ip));
+            // A stray ACK to the service (no connection): kernel IPVS would hand it to
+            // the stack, which RSTs it; lvsd's engine must not let the kernel see it.
+            send(tcp(client, vip, CLIENT_PORT, 80, ACK))?;
+            // The control: the same ACK to a closed port of the director's own address.
+            send(tcp(client, director, CLIENT_PORT, CLOSED_PORT, ACK))?;
+            // Ping the VIP.
+            send(echo_request(client, vip))?;
+            let mut seen = Seen::default();
+            let mut buf = vec![0u8; 2048];
+            let end = Instant::now() + Duration::from_secs(4);
+            while let Some(left) = end.checked_duration_since(Instant::now()) {
+                if let Some(n) = sock.recv(&mut buf, left)? {
+                    note(&mut seen, &buf[..n], vip, director);
                 }
-                Ok(seen)
-            });
-
-            // SYNs to the service (the client's kernel makes them): refused by ICMP, never
-            // answered by a SYN-ACK or a RST.
-            std::thread::sleep(Duration::from_millis(200));
-            let to = format!("{vip}:80");
-            let t = http(
-                lab,
-                C0,
-                &["--to", &to, "--requests", "5", "--timeout-ms", "500"],
-            )
-            .expect("lab-client to the VIP");
-            assert_eq!(t.ok, 0, "nothing answers VIP:80: {t:?}");
-            assert_eq!(t.failed, 5, "{t:?}");
-
-            // The director's own TCP service works while lvsd runs.
-            let t = http(
-                lab,
-                C0,
-                &["--to", &format!("{director}:2222"), "--requests", "5"],
-            )
-            .expect("lab-client to the director");
-            assert_eq!((t.ok, t.servers.get("d0").copied()), (5, Some(5)), "{t:?}");
-
-            let seen = capture
-                .join()
-                .expect("capture thread")
-                .expect("capture in the client namespace");
-            assert_eq!(
-                seen.rst_from_director, 1,
-                "the control RST was seen: {seen:?}"
-            );
-            assert_eq!(seen.rst_from_vip, 0, "no RST for VIP:80: {seen:?}");
-            assert_eq!(seen.synack_from_vip, 0, "{seen:?}");
-            assert!(
-                seen.unreachable_from_vip >= 1,
-                "ICMP port unreachable: {seen:?}"
-            );
-            assert_eq!(seen.echo_replies_from_vip, 1, "ping to the VIP: {seen:?}");
+            }
+            Ok(seen)
         });
+
+        // SYNs to the service (the client's kernel makes them): refused by ICMP, never
+        // answered by a SYN-ACK or a RST.
+        std::thread::sleep(Duration::from_millis(200));
+        let to = format!("{vip}:80");
+        let t = http(
+            lab,
+            C0,
+            &["--to", &to, "--requests", "5", "--timeout-ms", "500"],
+        )
+        .expect("lab-client to the VIP");
+        assert_eq!(t.ok, 0, "nothing answers VIP:80: {t:?}");
+        assert_eq!(t.failed, 5, "{t:?}");
+
+        // The director's own TCP service works while lvsd runs.
+        let t = http(
+            lab,
+            C0,
+            &["--to", &format!("{director}:2222"), "--requests", "5"],
+        )
+        .expect("lab-client to the director");
+        assert_eq!((t.ok, t.servers.get("d0").copied()), (5, Some(5)), "{t:?}");
+
+        let seen = capture
+            .join()
+            .expect("capture thread")
+            .expect("capture in the client namespace");
+        assert_eq!(
+            seen.rst_from_director, 1,
+            "the control RST was seen: {seen:?}"
+        );
+        assert_eq!(seen.rst_from_vip, 0, "no RST for VIP:80: {seen:?}");
+        assert_eq!(seen.synack_from_vip, 0, "{seen:?}");
+        assert!(
+            seen.unreachable_from_vip >= 1,
+            "ICMP port unreachable: {seen:?}"
+        );
+        assert_eq!(seen.echo_replies_from_vip, 1, "ping to the VIP: {seen:?}");
+    });
 }
 
 #[test]
@@ -251,35 +248,32 @@ fn a_second_lvsd_is_refused_and_the_first_keeps_forwarding() {
     if !privileged("a_second_lvsd_is_refused") {
         return;
     }
-    Lab::builder()
-        .real_servers(Mode::Nat, 2)
-        .offloads(false)
-        .run(|lab| {
-            let _http = lab.start_http(80).expect("http servers");
-            let cf = Cf::new("nat")
-                .virtual_(Virtual::http(lab, "rr").servers(lab, &[1, 1]))
-                .render(lab);
-            let mut first = start(lab, &cf).expect("first lvsd forwards");
+    Lab::builder().real_servers(Mode::Nat, 2).run(|lab| {
+        let _http = lab.start_http(80).expect("http servers");
+        let cf = Cf::new("nat")
+            .virtual_(Virtual::http(lab, "rr").servers(lab, &[1, 1]))
+            .render(lab);
+        let mut first = start(lab, &cf).expect("first lvsd forwards");
 
-            let mut second = spawn(lab, &cf, &[]).expect("spawn the second lvsd");
-            let status = second
-                .wait(Duration::from_secs(15))
-                .expect("the second lvsd exits by itself");
-            let log = second.log();
-            assert_eq!(status.code(), Some(1), "exit code 1; log: {log}");
-            assert!(
-                log.contains("already has an XDP program"),
-                "clear message: {log}"
-            );
-            assert!(
-                log.contains("interface eth0") || log.contains("interface eth1"),
-                "the message names the interface: {log}"
-            );
+        let mut second = spawn(lab, &cf, &[]).expect("spawn the second lvsd");
+        let status = second
+            .wait(Duration::from_secs(15))
+            .expect("the second lvsd exits by itself");
+        let log = second.log();
+        assert_eq!(status.code(), Some(1), "exit code 1; log: {log}");
+        assert!(
+            log.contains("already has an XDP program"),
+            "clear message: {log}"
+        );
+        assert!(
+            log.contains("interface eth0") || log.contains("interface eth1"),
+            "the message names the interface: {log}"
+        );
 
-            // The refused start detached nothing of the first lvsd's.
-            let vip = format!("{}:80", lab.vip());
-            let t = http(lab, C0, &["--to", &vip, "--requests", "10"]).expect("lab-client");
-            assert_split(&t, &[5, 5]);
-            stop_clean(lab, &mut first).expect("clean exit, XDP detached");
-        });
+        // The refused start detached nothing of the first lvsd's.
+        let vip = format!("{}:80", lab.vip());
+        let t = http(lab, C0, &["--to", &vip, "--requests", "10"]).expect("lab-client");
+        assert_split(&t, &[5, 5]);
+        stop_clean(lab, &mut first).expect("clean exit, XDP detached");
+    });
 }

@@ -10,8 +10,30 @@ use tests::lvsd::{
 
 const C0: Role = Role::Client(0);
 
+/// A NAT lab with the kernel's default veth offloads: the client's and the real servers'
+/// segments reach the engine with partial checksums, which it completes (`engine::csum`).
 fn nat_lab() -> tests::lab::LabBuilder {
-    Lab::builder().real_servers(Mode::Nat, 3).offloads(false)
+    Lab::builder().real_servers(Mode::Nat, 3)
+}
+
+/// The one forwarding test with veth offloads off (`ethtool -K .. tx off ..` on every veth):
+/// this is what a director behind a physical NIC sees, complete checksums and nothing for
+/// the engine to complete. Every other forwarding test runs with the default offloads.
+#[test]
+fn nat_with_offloads_off() {
+    if !privileged("nat_with_offloads_off") {
+        return;
+    }
+    nat_lab().offloads(false).run(|lab| {
+        let _http = lab.start_http(80).expect("http servers");
+        let cf = Cf::new("nat").virtual_(Virtual::http(lab, "rr").servers(lab, &[1, 1, 1]));
+        let _lvsd = start(lab, &cf.render(lab)).expect("lvsd forwards");
+        let vip = format!("{}:80", lab.vip());
+        let t = http(lab, C0, &["--to", &vip, "--requests", "30"]).expect("lab-client");
+        assert_split(&t, &[10, 10, 10]);
+        let t = http(lab, C0, &["--to", &vip, "--bulk", "5000000"]).expect("lab-client bulk");
+        only_server(&t, 1);
+    });
 }
 
 #[test]

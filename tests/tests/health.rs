@@ -20,8 +20,7 @@ use tests::lvsd::{Cf, Virtual, assert_split, http, socket_path, start_with_healt
 const C0: Role = Role::Client(0);
 
 fn lab() -> tests::lab::LabBuilder {
-    // Offloads off until the engine completes partial checksums (the engine issue).
-    Lab::builder().real_servers(Mode::Nat, 3).offloads(false)
+    Lab::builder().real_servers(Mode::Nat, 3)
 }
 
 fn svc(lab: &Lab) -> ServiceId {

@@ -96,6 +96,10 @@ pub struct EngineConfig {
     /// Generated ICMP errors (frag-needed, port unreachable) per second, with a burst of
     /// the same size; 0 disables them.
     pub icmp_errors_per_sec: u32,
+    /// Most bytes held by IPv4 reassembly (the kernel's `ipfrag_high_thresh`, 4 MiB).
+    pub frag_mem_limit: usize,
+    /// How long an incomplete datagram's fragments are held (`ipfrag_time`, 30 s).
+    pub frag_timeout: core::time::Duration,
 }
 
 impl Default for EngineConfig {
@@ -106,6 +110,8 @@ impl Default for EngineConfig {
             prev_hop_slots: 1 << 16,
             max_unresolved: 1024,
             icmp_errors_per_sec: 1000,
+            frag_mem_limit: 4 << 20,
+            frag_timeout: core::time::Duration::from_secs(30),
         }
     }
 }

@@ -177,15 +177,114 @@ pub fn frames_body(data: &[u8]) {
             break;
         };
         now = Instant::from_millis(now.as_millis() + 1);
-        match e.handle_frame(now, ifindex, &mut fb) {
-            Verdict::Tx { .. } | Verdict::Reply { .. } => check_output(&fb),
-            Verdict::Drop(_) | Verdict::NotMine => {}
-        }
-        if e.poll_timeout().is_some_and(|t| t <= now) {
-            e.handle_timeout(now);
-        }
-        for _ in e.take_unresolved() {}
+        handle_and_check(&mut e, now, ifindex, &mut fb);
     }
+    let _ = e.ipvs().check_invariants();
+}
+
+/// Handles one frame and checks every output: the frame itself after `Tx`/`Reply`, the
+/// outbox after `Stolen` (frames no larger than the lab's MTU); then the timers.
+fn handle_and_check(e: &mut Engine, now: Instant, ifindex: u32, fb: &mut FrameBuf<'_>) {
+    match e.handle_frame(now, ifindex, fb) {
+        Verdict::Tx { .. } | Verdict::Reply { .. } => check_output(fb),
+        Verdict::Drop(_) | Verdict::NotMine | Verdict::Stolen => {}
+    }
+    e.drain_outbox(|_, f| {
+        let mut copy = f.to_vec();
+        let n = copy.len();
+        let out = FrameBuf::new(&mut copy, 0, n).expect("a frame fits itself");
+        check_output(&out);
+        let l2 = ethernet::Frame::new_checked(f)
+            .expect("checked")
+            .header_len();
+        assert!(n - l2 <= 1500, "outbox frame of {n} bytes exceeds the MTU");
+    });
+    if e.poll_timeout().is_some_and(|t| t <= now) {
+        e.handle_timeout(now);
+    }
+    for _ in e.take_unresolved() {}
+}
+
+/// The reassembly fuzz body: the input is a list of 8-byte fragment descriptions
+/// `[dir, id, off_hi, off_lo, len_hi, len_lo, flags, wait]` of UDP datagrams between the
+/// client 198.51.100.10:40000 and the lab's NAT service 203.0.113.10:53 (`dir` even:
+/// request on interface 1; odd: reply from 10.0.1.20:5353 on interface 2). `off` is in
+/// 8-byte units, `len` at most 1480; `flags` bit 0 = MF, bit 1 = DF, bits 2.. give the UDP
+/// length field (`8 + 64 * (flags >> 2)`); the clock then advances `wait * 200` ms. The
+/// datagram's bytes are a UDP header then a fixed pattern, so fragments of one `id` agree.
+pub fn fragments_body(data: &[u8]) {
+    let mut e = lab_engine();
+    let mut now = Instant::ZERO;
+    let mut buf = vec![0u8; HEADROOM + 2048];
+    let client = Ipv4Addr::new(198, 51, 100, 10);
+    let vip = Ipv4Addr::new(203, 0, 113, 10);
+    let rs = Ipv4Addr::new(10, 0, 1, 20);
+    for rec in data.chunks_exact(8) {
+        let &[dir, id, oh, ol, lh, ll, flags, wait] = rec else {
+            continue;
+        };
+        let off = usize::from(u16::from_be_bytes([oh, ol]) & 0x1fff) * 8;
+        let len = usize::from(u16::from_be_bytes([lh, ll])).min(1480);
+        let (ifindex, src_mac, dst_mac, src, dst, sport, dport) = if dir % 2 == 0 {
+            (1, GATEWAY_MAC, DIRECTOR_MAC, client, vip, 40000u16, 53u16)
+        } else {
+            (2, rs_mac(rs), DIRECTOR_PRIVATE_MAC, rs, client, 5353, 40000)
+        };
+        let udp_len = 8 + 64 * u16::from(flags >> 2);
+        let byte = |p: usize| -> u8 {
+            let h = [
+                sport.to_be_bytes(),
+                dport.to_be_bytes(),
+                udp_len.to_be_bytes(),
+                [0, 0],
+            ];
+            h.as_flattened().get(p).copied().unwrap_or(p as u8)
+        };
+        let frame_len = 14 + 20 + len;
+        buf.fill(0);
+        let f = &mut buf[HEADROOM..HEADROOM + frame_len];
+        ethernet::Repr {
+            src_addr: src_mac,
+            dst_addr: dst_mac,
+            vlan_tci: None,
+            ethertype: crate::wire::EtherType::Ipv4,
+        }
+        .emit(f);
+        ipv4::Repr {
+            src_addr: src,
+            dst_addr: dst,
+            next_header: crate::wire::IpProtocol::Udp,
+            payload_len: len,
+            ttl: 64,
+            dscp_ecn: 0,
+            ident: u16::from(id),
+            dont_frag: false,
+        }
+        .emit(&mut f[14..]);
+        for (i, b) in f[34..].iter_mut().enumerate() {
+            *b = byte(off + i);
+        }
+        let mut word = (off / 8) as u16;
+        if flags & 1 != 0 {
+            word |= ipv4::FLAG_MF;
+        }
+        if flags & 2 != 0 {
+            word |= ipv4::FLAG_DF;
+        }
+        let mut p = ipv4::Packet::new_unchecked(&mut f[14..]);
+        p.set_flags_frag_word(word);
+        p.fill_checksum();
+        let Ok(mut fb) = FrameBuf::new(&mut buf, HEADROOM, frame_len) else {
+            break;
+        };
+        handle_and_check(&mut e, now, ifindex, &mut fb);
+        now = Instant::from_millis(now.as_millis() + u64::from(wait) * 200);
+    }
+    let (queues, bytes) = e.reassembly_usage();
+    assert!(
+        bytes <= e.config().frag_mem_limit,
+        "{queues} queues, {bytes} bytes"
+    );
     let _ = e.ipvs().check_invariants();
 }
 

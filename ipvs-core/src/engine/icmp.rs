@@ -109,7 +109,7 @@ impl Engine {
             return Verdict::Drop(r);
         }
         let v = self.send(fb, rx, &plan);
-        if let Verdict::Tx { .. } = v {
+        if v.sent() {
             self.counters.icmp_followed += 1;
             self.count_in(f.dest, None, rx.ip_len, true);
         }
@@ -127,13 +127,14 @@ impl Engine {
     ) -> Verdict {
         let plan = match self.plan_to_client(rx, rx.dst) {
             Ok(p) => p,
-            Err(r) => return Verdict::Drop(r),
+            Err(Blocked::Drop(r)) => return Verdict::Drop(r),
+            Err(Blocked::FragNeeded(_)) => return Verdict::Drop(DropReason::TooBig),
         };
         if let Err(r) = rewrite_error(fb, rx, proto, qhl, End::Dst, f.conn.vaddr, f.conn.vport) {
             return Verdict::Drop(r);
         }
         let v = self.send(fb, rx, &plan);
-        if let Verdict::Tx { .. } = v {
+        if v.sent() {
             self.counters.icmp_followed += 1;
             self.count_out(f.dest, rx.ip_len);
         }

@@ -4,7 +4,7 @@ use core::net::Ipv4Addr;
 
 use proptest::prelude::*;
 
-use super::fuzzing::{HEADROOM, SEED_SYN, frames_body, lab_engine};
+use super::fuzzing::{HEADROOM, SEED_SYN, fragments_body, frames_body, lab_engine};
 use super::tests::{Pkt, VIP_NAT, run, verify_l4};
 use super::{FrameBuf, Verdict};
 use crate::time::Instant;
@@ -24,6 +24,33 @@ proptest! {
             let mut fb = FrameBuf::new(&mut buf, 0, n).expect("fits");
             let _ = e.handle_frame(Instant::from_millis(1), ifindex, &mut fb);
         }
+    }
+
+    #[test]
+    fn arbitrary_fragment_sequences_never_panic(
+        recs in proptest::collection::vec(
+            (
+                0u8..2,
+                0u8..3,
+                prop_oneof![3 => (0u16..3).prop_map(|k| k * 185), 1 => 0u16..400],
+                prop_oneof![3 => Just(185u16), 1 => 1u16..186],
+                any::<u8>(),
+                prop_oneof![4 => Just(0u8), 1 => 0u8..200],
+            ),
+            1..40,
+        )
+    ) {
+        // Offsets and lengths in 8-byte units, mostly those of 1480-byte fragments, so that
+        // datagrams complete as well as overlap, duplicate, leave gaps and time out.
+        let mut data = Vec::new();
+        for (dir, id, off, len8, flags, wait) in recs {
+            let len = len8 * 8 - u16::from(flags & 0x80 != 0) * 3;
+            data.extend_from_slice(&[dir, id]);
+            data.extend_from_slice(&off.to_be_bytes());
+            data.extend_from_slice(&len.to_be_bytes());
+            data.extend_from_slice(&[flags & 0x7f, wait]);
+        }
+        fragments_body(&data);
     }
 
     #[test]

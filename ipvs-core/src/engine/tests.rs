@@ -320,12 +320,28 @@ fn tun_too_big_with_df_answers_frag_needed() {
     let q = m.quoted().expect("quote");
     assert_eq!(q.into_inner(), &input[14..14 + 548]);
     assert_eq!(e.counters().replies, 1);
-    // DF clear: dropped, never fragmented.
+    // DF clear: the outer packet is fragmented (`ip_vs_tunnel_xmit` copies DF to the
+    // outer header and the kernel fragments it), through the outbox.
     let mut nodf = big.clone();
     nodf.df = false;
     nodf.l4 = Pkt::tcp(CLIENT, 51001, VIP_TUN, 80, FLAG_SYN, &[0xab; 1460]).l4;
     let (v, _) = run(&mut e, 2, 1, &nodf.frame());
-    assert_eq!(v, Verdict::Drop(DropReason::TooBig));
+    assert_eq!(v, Verdict::Stolen);
+    let mut frames = Vec::new();
+    e.drain_outbox(|ifindex, f| frames.push((ifindex, f.to_vec())));
+    assert_eq!(frames.len(), 2);
+    let mut carried = 0;
+    for (i, (ifindex, f)) in frames.iter().enumerate() {
+        assert_eq!(*ifindex, 2);
+        let p = ipv4::Packet::new_checked(&f[14..]).expect("outer fragment");
+        assert!(p.verify_checksum() && f.len() - 14 <= 1500);
+        assert_eq!(p.next_header(), IpProtocol::IpIp);
+        assert_eq!(p.more_frags(), i == 0);
+        assert_eq!(usize::from(p.frag_offset()), carried);
+        carried += p.payload().len();
+    }
+    assert_eq!(carried, nodf.frame().len() - 14);
+    assert_eq!(e.frag_counters().fragments_out, 2);
     // 1480 bytes fit.
     let (v, _) = run(
         &mut e,
@@ -622,18 +638,22 @@ fn bad_input_is_dropped_and_counted() {
         run(&mut e, 1, 1, &p.frame()).0,
         Verdict::Drop(DropReason::Malformed)
     );
-    // Fragments to a VIP are dropped; to anything else they are the kernel's.
+    // Fragments to a VIP go to reassembly: well-formed ones are held, an overlapping one
+    // is dropped with its datagram. To anything else they are the kernel's.
     let mut p = Pkt::tcp(CLIENT, 2, VIP_NAT, 80, FLAG_SYN, b"");
+    assert_eq!(p.l4.len() % 8, 0);
     p.frag = ipv4::FLAG_MF;
-    assert_eq!(
-        run(&mut e, 1, 1, &p.frame()).0,
-        Verdict::Drop(DropReason::Fragment)
-    );
+    assert_eq!(run(&mut e, 1, 1, &p.frame()).0, Verdict::Stolen);
     p.frag = 100;
+    assert_eq!(run(&mut e, 1, 1, &p.frame()).0, Verdict::Stolen);
+    assert_eq!(e.reassembly_usage().0, 1);
+    p.frag = ipv4::FLAG_MF | 1;
     assert_eq!(
         run(&mut e, 1, 1, &p.frame()).0,
         Verdict::Drop(DropReason::Fragment)
     );
+    assert_eq!(e.frag_counters().overlaps, 1);
+    assert_eq!(e.reassembly_usage(), (0, 0));
     p.dst = Ipv4Addr::new(203, 0, 113, 2);
     assert_eq!(run(&mut e, 1, 1, &p.frame()).0, Verdict::NotMine);
     // Martian and spoofed sources.
@@ -660,7 +680,7 @@ fn bad_input_is_dropped_and_counted() {
     );
     let d = e.drop_counts();
     assert_eq!(d.get(DropReason::Truncated), 3);
-    assert_eq!(d.get(DropReason::Fragment), 2);
+    assert_eq!(d.get(DropReason::Fragment), 1);
     assert_eq!(d.get(DropReason::Martian), 5);
     assert_eq!(e.counters().dropped, d.0.iter().sum::<u64>());
     assert_eq!(d.iter().count(), DropReason::COUNT);
@@ -776,7 +796,9 @@ fn fuzz_seeds_do_not_panic() {
     let mut n = 0;
     for entry in std::fs::read_dir(&dir).expect("seed directory") {
         let path = entry.expect("entry").path();
-        super::fuzzing::frames_body(&std::fs::read(&path).expect("seed"));
+        let data = std::fs::read(&path).expect("seed");
+        super::fuzzing::frames_body(&data);
+        super::fuzzing::fragments_body(&data);
         n += 1;
     }
     assert!(n >= 5, "only {n} seeds in {}", dir.display());

@@ -18,9 +18,21 @@ pub enum Verdict {
     },
     /// Drop the frame; the reason is counted.
     Drop(DropReason),
+    /// The engine took what it needed from the frame: a fragment held until its datagram
+    /// is complete, or a packet whose output (its fragments, a reassembled datagram) waits
+    /// in the outbox ([`super::Engine::drain_outbox`]). Free the frame; nothing is lost.
+    Stolen,
     /// Not virtual-service traffic (ARP, ping to the VIP, the director's own traffic,
     /// other ports): hand the frame, unchanged, to the kernel.
     NotMine,
+}
+
+impl Verdict {
+    /// Whether the engine's `send` delivered the packet: in the frame (`Tx`) or through the
+    /// outbox (`Stolen`).
+    pub(crate) fn sent(&self) -> bool {
+        matches!(self, Verdict::Tx { .. } | Verdict::Stolen)
+    }
 }
 
 /// Why a frame was dropped. Each variant has a counter ([`DropCounts`]).
@@ -32,15 +44,17 @@ pub enum DropReason {
     Malformed,
     /// IPv4 header checksum wrong.
     BadIpChecksum,
-    /// An IPv4 fragment for a virtual service or from a NAT real server (not reassembled).
+    /// An IPv4 fragment for a virtual service or from a NAT real server that reassembly
+    /// refused (bad, overlapping, duplicate, over the memory limit; the detail is in
+    /// [`super::FragCounters`]).
     Fragment,
     /// Source address impossible (martian, one of the director's or a VIP, equal to the
     /// destination) on traffic for a virtual service.
     Martian,
     /// TTL would reach 0.
     TtlExceeded,
-    /// Larger than the output MTU and not answered with frag-needed (DF clear — the engine
-    /// does not fragment —, a NAT reply, or the ICMP rate limit).
+    /// Larger than the output MTU with DF set and not answered with frag-needed (the ICMP
+    /// rate limit, an ICMP error), or too big to fragment.
     TooBig,
     /// The connection's destination was removed (`expire_nodest_conn` semantics).
     DestGone,
@@ -141,8 +155,14 @@ pub struct EngineCounters {
     pub replies: u64,
     /// Frames handed back to the kernel.
     pub not_mine: u64,
+    /// Frames the engine kept ([`Verdict::Stolen`]: fragments held, datagrams sent from
+    /// the outbox).
+    pub stolen: u64,
     /// Frames dropped (sum of [`DropCounts`]).
     pub dropped: u64,
+    /// Forwarded TCP/UDP packets whose partial checksum (pseudo-header sum only, from a
+    /// sender with checksum offload) the engine completed.
+    pub csum_completed: u64,
 }
 
 /// `ipvsadm --stats` counters of a service or destination. Bytes are IP packet lengths

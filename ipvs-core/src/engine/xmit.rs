@@ -9,8 +9,8 @@
 use core::net::Ipv4Addr;
 
 use super::config::Interface;
-use super::frame::FrameBuf;
 use super::verdict::DropReason;
+use crate::frame::FrameBuf;
 use crate::types::Protocol;
 use crate::wire::checksum;
 use crate::wire::ethernet;

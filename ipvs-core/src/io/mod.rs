@@ -6,14 +6,14 @@
 //! |---|---|
 //! | [`bpf`] | the XDP steering program: an eBPF assembler ([`bpf::asm`]), the program ([`bpf::prog`]), its maps ([`Steering`]) and bpf_link attachment ([`bpf::XdpAttachment`]) |
 //! | [`xdp`] | the AF_XDP data path ([`Datapath`]): sockets, UMEMs, batched ring I/O, poll(2) |
-//! | [`frame`] | what the callback sees: [`Frame`], [`Ingress`], [`Verdict`] |
-//! | [`lab`] | helpers for tests and benchmarks: run a closure inside a network namespace, a raw AF_PACKET socket, thread CPU time |
+//! | [`frame`] | what the callback sees: [`FrameBuf`], [`Ingress`]; what it returns: [`Verdict`] (the engine's types) |
+//! | `lab` | (feature `testing`) helpers for tests and benchmarks: run a closure inside a network namespace, a raw AF_PACKET socket, thread CPU time |
 //! | `sys` | every `unsafe` block of the crate: bpf(2), AF_XDP rings, mmap, poll, setns, AF_PACKET |
 //!
 //! # How an engine plugs in
 //!
 //! ```no_run
-//! # use ipvs_core::io::{Datapath, DatapathConfig, Frame, Ingress, Verdict};
+//! # use ipvs_core::io::{Datapath, DatapathConfig, FrameBuf, Ingress, Verdict};
 //! # use ipvs_core::types::Protocol;
 //! # use std::time::Duration;
 //! # fn main() -> Result<(), ipvs_core::io::IoError> {
@@ -22,10 +22,11 @@
 //! dp.steering().add_reply("198.19.0.2".parse().unwrap(), 8080, Protocol::Tcp)?; // NAT
 //! loop {
 //!     let timeout = Some(Duration::from_millis(100)); // engine.poll_timeout() - now
-//!     dp.poll(timeout, &mut |ingress: Ingress, frame: &mut Frame<'_>| {
-//!         // engine.handle(now, ingress, frame.data_mut()) -> rewrite in place, then:
-//!         Verdict::Transmit { ifindex: ingress.ifindex }
+//!     dp.poll(timeout, &mut |ingress: Ingress, frame: &mut FrameBuf<'_>| {
+//!         // engine.handle_frame(now, ingress.ifindex, frame) rewrites in place and decides:
+//!         Verdict::Tx { ifindex: ingress.ifindex }
 //!     })?;
+//!     // engine.drain_outbox(|ifindex, f| { dp.send(ifindex, f); }); dp.flush()?;
 //!     // engine.handle_timeout(now) when its deadline passed
 //! #   break;
 //! }
@@ -41,7 +42,7 @@
 //!   mode with copy-mode sockets (veth has no zero-copy), so the TPACKET_V3 + nftables fallback
 //!   was not built. `Datapath::modes` reports the mode per interface; generic mode is used only
 //!   when a driver refuses native mode.
-//! * **"Pass to kernel" is count-and-drop** ([`Verdict::Pass`]): an AF_XDP frame cannot be
+//! * **"Pass to kernel" is count-and-drop** ([`Verdict::NotMine`]): an AF_XDP frame cannot be
 //!   handed back to the stack; the program steers only service and NAT-reply traffic, so this
 //!   is rare. Re-injection (AF_PACKET or TAP) can be added behind the same verdict if needed.
 //! * **fwmark services** cannot be classified in XDP (marks are set later, by netfilter): the
@@ -77,6 +78,7 @@
 
 pub mod bpf;
 pub mod frame;
+#[cfg(any(test, feature = "testing"))]
 pub mod lab;
 #[allow(unsafe_code)]
 mod sys;
@@ -87,7 +89,7 @@ use std::io;
 use thiserror::Error;
 
 pub use bpf::{Steering, XdpMode, XdpModeChoice};
-pub use frame::{Frame, FrameError, FrameHandler, Ingress, Verdict};
+pub use frame::{FrameBuf, FrameHandler, Ingress, Verdict};
 pub use xdp::{Datapath, DatapathConfig, DatapathStats, Queues, Waker};
 
 /// Errors of the I/O layer.

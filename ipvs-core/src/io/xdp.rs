@@ -3,7 +3,7 @@
 //!
 //! Frame accounting per port (the invariant behind `sys::xsk`'s frame ownership): each UMEM
 //! frame is in exactly one place: the kernel (fill ring, rx in flight, tx ring), or the
-//! port's `free` list, or — for the duration of one callback — the [`Frame`] handed to it.
+//! port's `free` list, or — for the duration of one callback — the [`FrameBuf`] handed to it.
 //! At start every frame is free; the fill ring is topped up from `free` (at most `ring_size`
 //! frames, so with `frame_count = 2 * ring_size` half the UMEM stays available for
 //! transmission). A received frame goes back to `free` (drop, pass), onto the tx ring of the
@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use crate::io::IoError;
 use crate::io::bpf::{Steering, XdpAttachment, XdpMode, XdpModeChoice};
-use crate::io::frame::{Frame, FrameHandler, Ingress, Verdict};
+use crate::io::frame::{FrameBuf, FrameHandler, Ingress, Verdict};
 use crate::io::sys::{net, xsk};
 
 /// Which receive queues to serve.
@@ -72,9 +72,12 @@ pub struct DatapathStats {
     pub rx: u64,
     /// Frames queued for transmission (forwarded and [`Datapath::send`]).
     pub tx: u64,
-    /// Frames the callback dropped.
+    /// Frames the callback dropped ([`Verdict::Drop`]).
     pub dropped: u64,
-    /// Frames the callback wanted to pass to the kernel (dropped, see [`Verdict::Pass`]).
+    /// Frames the callback kept the content of ([`Verdict::Stolen`]: a fragment held for
+    /// reassembly, or a packet whose output went to the engine's outbox); freed.
+    pub stolen: u64,
+    /// Frames the callback wanted to pass to the kernel (dropped, see [`Verdict::NotMine`]).
     pub passed: u64,
     /// Transmissions lost: unknown egress interface, no free frame, full tx ring, frame too
     /// large for the egress UMEM.
@@ -410,19 +413,27 @@ impl Datapath {
             self.stats.bad_desc += 1;
             return;
         };
-        let mut frame = Frame::new(chunk, (addr - base) as usize, len as usize);
+        let Ok(mut frame) = FrameBuf::new(chunk, (addr - base) as usize, len as usize) else {
+            self.stats.bad_desc += 1;
+            p.free.push(base);
+            return;
+        };
         let verdict = handler.handle(ingress, &mut frame);
-        let (start, flen) = (frame.offset(), frame.len());
+        let (start, flen) = (frame.start(), frame.len());
         match verdict {
-            Verdict::Drop => {
+            Verdict::Drop(_) => {
                 self.stats.dropped += 1;
                 p.free.push(base);
             }
-            Verdict::Pass => {
+            Verdict::Stolen => {
+                self.stats.stolen += 1;
+                p.free.push(base);
+            }
+            Verdict::NotMine => {
                 self.stats.passed += 1;
                 p.free.push(base);
             }
-            Verdict::Transmit { ifindex } if ifindex == p.ifindex => {
+            Verdict::Tx { ifindex } | Verdict::Reply { ifindex } if ifindex == p.ifindex => {
                 if flen > 0 && p.xsk.tx_push(base + start as u64, flen as u32) {
                     p.tx_queued = true;
                     self.stats.tx += 1;
@@ -431,7 +442,7 @@ impl Datapath {
                     p.free.push(base);
                 }
             }
-            Verdict::Transmit { ifindex } => {
+            Verdict::Tx { ifindex } | Verdict::Reply { ifindex } => {
                 let queue = p.queue;
                 let j = self
                     .ports

@@ -9,6 +9,10 @@ use core::net::Ipv4Addr;
 
 /// One's-complement sum of `data` as big-endian 16-bit words (a trailing odd byte is padded
 /// with zero), unfolded.
+///
+/// Four bytes at a time into a 64-bit accumulator: a big-endian 32-bit word is congruent to
+/// the sum of its two 16-bit words modulo 0xffff, and the loop has no carry chain, so the
+/// compiler vectorises it (an end-around-carry loop over 64-bit words measured slower).
 #[inline]
 pub fn sum(data: &[u8]) -> u64 {
     let mut acc: u64 = 0;
@@ -124,6 +128,31 @@ mod tests {
         // Odd length pads with a zero byte.
         assert_eq!(sum(&[0xab]), 0xab00);
         assert_eq!(sum(&[0x12, 0x34, 0xab]), 0x1234 + 0xab00);
+    }
+
+    #[test]
+    fn sum_matches_word_by_word() {
+        let reference = |d: &[u8]| -> u16 {
+            let mut acc: u64 = 0;
+            for w in d.chunks(2) {
+                acc += u64::from(w[0]) << 8 | u64::from(*w.get(1).unwrap_or(&0));
+            }
+            fold(acc)
+        };
+        let mut x: u32 = 0x1234_5678;
+        let data: Vec<u8> = (0..3000)
+            .map(|_| {
+                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (x >> 24) as u8
+            })
+            .collect();
+        for n in (0..64).chain([1479, 1480, 1500, 2999, 3000]) {
+            assert_eq!(fold(sum(&data[..n])), reference(&data[..n]), "{n} bytes");
+        }
+        let ones = [0xffu8; 64];
+        for n in 0..64 {
+            assert_eq!(fold(sum(&ones[..n])), reference(&ones[..n]), "{n} x 0xff");
+        }
     }
 
     #[test]

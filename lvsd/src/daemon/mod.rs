@@ -42,7 +42,7 @@ use std::time::Duration;
 
 use ipvs_core::conn::{ConnTableConfig, TimeoutUpdate};
 use ipvs_core::engine::{Engine, EngineConfig, EngineConfigError, FwmarkRule, Ipv4Cidr};
-use ipvs_core::io::{Datapath, DatapathConfig, Frame, Ingress, IoError};
+use ipvs_core::io::{Datapath, DatapathConfig, FrameBuf, Ingress, IoError};
 use ipvs_core::ipvs::{Ipvs, IpvsConfig, IpvsError};
 use ipvs_core::time::Instant;
 use tracing::{error, info, warn};
@@ -420,11 +420,8 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
             .poll_timeout()
             .map_or(MAX_SLEEP, |t| t.saturating_duration_since(now))
             .min(MAX_SLEEP);
-        let mut handler = |ingress: Ingress, frame: &mut Frame<'_>| {
-            let now = clock();
-            let verdict =
-                frame.with_engine_buf(|buf| engine.handle_frame(now, ingress.ifindex, buf));
-            to_io_verdict(verdict)
+        let mut handler = |ingress: Ingress, frame: &mut FrameBuf<'_>| {
+            engine.handle_frame(clock(), ingress.ifindex, frame)
         };
         // Right after traffic, look again without sleeping for a short while: under
         // request/response load the next frame usually comes within microseconds, and a
@@ -435,6 +432,16 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
             Ok(0) => {}
             Ok(_) => last_frames = Some(std::time::Instant::now()),
             Err(e) => {
+                outcome = Err(e.into());
+                break;
+            }
+        }
+        // Frames the engine originated (fragments, reassembled datagrams).
+        if engine.outbox_len() > 0 {
+            engine.drain_outbox(|ifindex, frame| {
+                dp.send(ifindex, frame);
+            });
+            if let Err(e) = dp.flush() {
                 outcome = Err(e.into());
                 break;
             }
@@ -514,16 +521,6 @@ fn control_thread(
             api.abort();
         }
     });
-}
-
-fn to_io_verdict(v: ipvs_core::engine::Verdict) -> ipvs_core::io::Verdict {
-    use ipvs_core::engine::Verdict as E;
-    use ipvs_core::io::Verdict as Io;
-    match v {
-        E::Tx { ifindex } | E::Reply { ifindex } => Io::Transmit { ifindex },
-        E::Drop(_) => Io::Drop,
-        E::NotMine => Io::Pass,
-    }
 }
 
 fn set_timeouts(ipvs: &mut Ipvs, cfg: &Config) -> Result<(), IpvsError> {

@@ -3,6 +3,7 @@
 //! ```text
 //! lab-udp serve --name NAME --listen ADDR:PORT [--listen ...] [--lifetime-s 600]
 //! lab-udp send  --to ADDR:PORT [--count 1] [--timeout-ms 2000] [--new-socket]
+//!               [--size BYTES] [--reply-size BYTES]
 //! lab-udp recv  --listen ADDR:PORT [--count 1] [--timeout-ms 5000]
 //! ```
 //!
@@ -11,7 +12,10 @@
 //! from the VIP (a wildcard socket would answer from the interface address). It prints
 //! `ready` once bound.
 //! `send` sends `ping <i>` datagrams one by one, waits for each echo, and prints the tally
-//! (`tests::tools::tally`); `--new-socket` uses a new source port for each.
+//! (`tests::tools::tally`); `--new-socket` uses a new source port for each. `--size` pads
+//! each datagram to that many bytes (IPv4 fragments beyond the MTU); `--reply-size` asks the
+//! server (with a `reply=N` word in the datagram) to pad its echo to N bytes, and an echo
+//! shorter than that counts as a failure.
 //! `recv` prints `{"from":"IP:PORT","data":"..."}` per datagram and exits 0 once `--count`
 //! arrived, 1 if the timeout for one passes first.
 //! Exit codes: 0 success, 1 failure, 2 bad arguments, 3 lifetime reached.
@@ -28,11 +32,14 @@ use tests::tools::tally::Tally;
 use tests::tools::{DEFAULT_LIFETIME, lifetime};
 
 const USAGE: &str = "usage: lab-udp serve --name NAME --listen ADDR:PORT [--listen ...]\n       \
-                     lab-udp send --to ADDR:PORT [--count N] [--timeout-ms N] [--new-socket]\n       \
+                     lab-udp send --to ADDR:PORT [--count N] [--timeout-ms N] [--new-socket] \
+                     [--size BYTES] [--reply-size BYTES]\n       \
                      lab-udp recv --listen ADDR:PORT [--count N] [--timeout-ms N]";
 
 /// Upper bound on `--count`.
 const MAX_COUNT: u64 = 1_000_000;
+/// Upper bound on `--size` and `--reply-size` (a UDP datagram in IPv4).
+const MAX_SIZE: usize = 65_000;
 
 fn main() -> ExitCode {
     let mut a = Args::from_env();
@@ -108,11 +115,39 @@ fn echo_loop(s: &UdpSocket, name: &str) {
             continue;
         };
         let data = String::from_utf8_lossy(&buf[..n]);
-        let reply = format!("server={name} client={peer} data={data}");
+        let mut reply = format!("server={name} client={peer} data={data}");
+        let want = data
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("reply="))
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0)
+            .min(MAX_SIZE);
+        pad(&mut reply, want);
         if let Err(e) = s.send_to(reply.as_bytes(), peer) {
             eprintln!("lab-udp: reply to {peer}: {e}");
         }
     }
+}
+
+/// Pads `text` with a space and dots to `len` bytes (nothing if it is that long already).
+fn pad(text: &mut String, len: usize) {
+    if text.len() < len {
+        text.push(' ');
+        while text.len() < len {
+            text.push('.');
+        }
+    }
+}
+
+fn size(a: &mut Args, name: &str) -> Result<usize, ArgError> {
+    let n: usize = a.or(name, 0)?;
+    if n > MAX_SIZE {
+        return Err(ArgError::BadValue {
+            name: name.to_owned(),
+            value: n.to_string(),
+        });
+    }
+    Ok(n)
 }
 
 fn send(mut a: Args) -> Result<bool, ArgError> {
@@ -120,6 +155,8 @@ fn send(mut a: Args) -> Result<bool, ArgError> {
     let n = count(&mut a)?;
     let timeout = Duration::from_millis(a.or("--timeout-ms", 2000)?);
     let new_socket = a.flag("--new-socket");
+    let req_size = size(&mut a, "--size")?;
+    let reply_size = size(&mut a, "--reply-size")?;
     a.finish()?;
     let mut tally = Tally::default();
     let mut shared: Option<UdpSocket> = None;
@@ -135,7 +172,11 @@ fn send(mut a: Args) -> Result<bool, ArgError> {
                     None => shared.insert(UdpSocket::bind("0.0.0.0:0")?),
                 }
             };
-            let ping = format!("ping {i}");
+            let mut ping = format!("ping {i}");
+            if reply_size > 0 {
+                ping.push_str(&format!(" reply={reply_size}"));
+            }
+            pad(&mut ping, req_size);
             s.send_to(ping.as_bytes(), to)?;
             let deadline = Instant::now() + timeout;
             let mut buf = vec![0u8; 65536];
@@ -148,7 +189,12 @@ fn send(mut a: Args) -> Result<bool, ArgError> {
                 let (len, _) = s.recv_from(&mut buf)?;
                 let text = String::from_utf8_lossy(&buf[..len]).into_owned();
                 // A late echo of an earlier ping is skipped.
-                if text.ends_with(&format!("data={ping}")) {
+                if text.contains(&format!("data={ping}")) {
+                    if len < reply_size {
+                        return Err(io::Error::other(format!(
+                            "echo of {len} bytes, asked for {reply_size}"
+                        )));
+                    }
                     return parse_hello(&text)
                         .ok_or_else(|| io::Error::other(format!("unexpected echo {text:?}")));
                 }

@@ -7,6 +7,12 @@
 //! |---|---|---|---|
 //! | `services` | hash | `{vip u32, port u16, proto u8, 0}` | flags [`prog::MATCH`], [`prog::ALL_PORTS`], [`prog::FRAGMENTS`] |
 //! | `replies` | hash | `{real server u32, port u16, proto u8, 0}` | 0 (presence is the match) |
+//!
+//! Fragments: a non-first fragment has no ports. While an address has a port service
+//! ([`Steering::add_service`]) its port-0 `services` entry carries [`prog::FRAGMENTS`]; while
+//! a real server has a reply entry ([`Steering::add_reply`]) a port-0 `replies` entry exists.
+//! Both are reference-counted here, so the engine sees every fragment of the datagrams it
+//! reassembles.
 //! | `xsks` | xskmap, one per interface | rx queue index | AF_XDP socket fd |
 //!
 //! One program is loaded per interface because each refers to its own `xsks` map (queue 0 of
@@ -22,6 +28,7 @@
 pub mod asm;
 pub mod prog;
 
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::{Arc, Mutex};
@@ -46,7 +53,29 @@ fn sys_err(op: &'static str) -> impl FnOnce(std::io::Error) -> IoError {
 struct Maps {
     services: Map,
     replies: Map,
-    merge: Mutex<()>,
+    /// Serialises read-modify-write updates; holds the fragment-steering reference counts.
+    merge: Mutex<FragRefs>,
+}
+
+/// How many port entries want each address's fragments steered.
+#[derive(Debug, Default)]
+struct FragRefs {
+    /// `(vip, proto)` → port services (and `set_fragments` calls).
+    services: HashMap<(Ipv4Addr, u8), u32>,
+    /// `(real server, proto)` → reply entries with a port.
+    replies: HashMap<(Ipv4Addr, u8), u32>,
+}
+
+/// Counts one up or down; true when the count went from 0 to 1 or from 1 to 0.
+fn bump(map: &mut HashMap<(Ipv4Addr, u8), u32>, k: (Ipv4Addr, u8), up: bool) -> bool {
+    let n = map.entry(k).or_insert(0);
+    let was = *n;
+    *n = if up { was + 1 } else { was.saturating_sub(1) };
+    let now = *n;
+    if now == 0 {
+        map.remove(&k);
+    }
+    (was == 0) != (now == 0)
 }
 
 /// The `services` and `replies` maps: what the XDP program steers to userspace.
@@ -67,7 +96,7 @@ impl Steering {
             maps: Arc::new(Maps {
                 services,
                 replies,
-                merge: Mutex::new(()),
+                merge: Mutex::new(FragRefs::default()),
             }),
         })
     }
@@ -95,6 +124,15 @@ impl Steering {
         Ok(found.then_some(u32::from_ne_bytes(v)))
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, FragRefs> {
+        self.maps
+            .merge
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sets and clears flags of one `services` entry; returns the old flags. Callers hold
+    /// the merge lock.
     fn merge_flags(
         &self,
         addr: Ipv4Addr,
@@ -102,12 +140,7 @@ impl Steering {
         proto: Protocol,
         set: u32,
         clear: u32,
-    ) -> Result<(), IoError> {
-        let _guard = self
-            .maps
-            .merge
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    ) -> Result<u32, IoError> {
         let old = self.service_flags(addr, port, proto)?.unwrap_or(0);
         let new = (old | set) & !clear;
         let k = key(addr, port, proto.number());
@@ -122,55 +155,111 @@ impl Steering {
                 .update(&k, &new.to_ne_bytes(), sys::BPF_ANY)
                 .map_err(sys_err("update a services entry (map full?)"))?;
         }
-        Ok(())
+        Ok(old)
     }
 
     /// Steers packets to `vip:port/proto` to userspace. Port 0 is the catch-all for the
     /// address (every port, and non-first fragments).
     pub fn add_service(&self, vip: Ipv4Addr, port: u16, proto: Protocol) -> Result<(), IoError> {
-        let set = if port == 0 {
-            prog::ALL_PORTS | prog::FRAGMENTS
-        } else {
-            prog::MATCH
-        };
-        self.merge_flags(vip, port, proto, set, 0)
-    }
-
-    /// Stops steering `vip:port/proto` (keeps a separately set fragment steering of port 0
-    /// only when `port` is not 0).
-    pub fn remove_service(&self, vip: Ipv4Addr, port: u16, proto: Protocol) -> Result<(), IoError> {
-        let clear = if port == 0 {
-            prog::ALL_PORTS | prog::FRAGMENTS
-        } else {
-            prog::MATCH
-        };
-        self.merge_flags(vip, port, proto, 0, clear)
-    }
-
-    /// Steers (or stops steering) non-first IPv4 fragments to `vip/proto` to userspace, for
-    /// engines that reassemble or track fragments of port-based services.
-    pub fn set_fragments(&self, vip: Ipv4Addr, proto: Protocol, on: bool) -> Result<(), IoError> {
-        if on {
-            self.merge_flags(vip, 0, proto, prog::FRAGMENTS, 0)
-        } else {
-            self.merge_flags(vip, 0, proto, 0, prog::FRAGMENTS)
+        let mut refs = self.lock();
+        if port == 0 {
+            self.merge_flags(vip, 0, proto, prog::ALL_PORTS | prog::FRAGMENTS, 0)?;
+            return Ok(());
         }
+        let old = self.merge_flags(vip, port, proto, prog::MATCH, 0)?;
+        if old & prog::MATCH == 0 {
+            self.fragment_ref(&mut refs, vip, proto, true)?;
+        }
+        Ok(())
     }
 
-    /// Steers packets *from* real server `rs:port/proto` (NAT replies) to userspace.
+    /// Stops steering `vip:port/proto`. Non-first fragments to `vip/proto` stay steered
+    /// while another port service (or a [`Steering::set_fragments`]) of the address wants
+    /// them.
+    pub fn remove_service(&self, vip: Ipv4Addr, port: u16, proto: Protocol) -> Result<(), IoError> {
+        let mut refs = self.lock();
+        if port == 0 {
+            let wanted = refs.services.contains_key(&(vip, proto.number()));
+            let clear = if wanted {
+                prog::ALL_PORTS
+            } else {
+                prog::ALL_PORTS | prog::FRAGMENTS
+            };
+            self.merge_flags(vip, 0, proto, 0, clear)?;
+            return Ok(());
+        }
+        let old = self.merge_flags(vip, port, proto, 0, prog::MATCH)?;
+        if old & prog::MATCH != 0 {
+            self.fragment_ref(&mut refs, vip, proto, false)?;
+        }
+        Ok(())
+    }
+
+    /// Counts one more (or one fewer) reason to steer non-first fragments to `vip/proto`;
+    /// sets or clears [`prog::FRAGMENTS`] on the port-0 entry at the first and the last.
+    fn fragment_ref(
+        &self,
+        refs: &mut FragRefs,
+        vip: Ipv4Addr,
+        proto: Protocol,
+        up: bool,
+    ) -> Result<(), IoError> {
+        if !bump(&mut refs.services, (vip, proto.number()), up) {
+            return Ok(());
+        }
+        if up {
+            self.merge_flags(vip, 0, proto, prog::FRAGMENTS, 0)?;
+        } else {
+            let catch_all = self.service_flags(vip, 0, proto)?.unwrap_or(0) & prog::ALL_PORTS;
+            if catch_all == 0 {
+                self.merge_flags(vip, 0, proto, 0, prog::FRAGMENTS)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Steers (or stops steering) non-first IPv4 fragments to `vip/proto` to userspace.
+    /// [`Steering::add_service`] already does this for the addresses of port services; this
+    /// adds (or removes) one more reference.
+    pub fn set_fragments(&self, vip: Ipv4Addr, proto: Protocol, on: bool) -> Result<(), IoError> {
+        let mut refs = self.lock();
+        self.fragment_ref(&mut refs, vip, proto, on)
+    }
+
+    /// Steers packets *from* real server `rs:port/proto` (NAT replies) to userspace, and
+    /// the non-first fragments from `rs/proto`.
     pub fn add_reply(&self, rs: Ipv4Addr, port: u16, proto: Protocol) -> Result<(), IoError> {
+        let mut refs = self.lock();
+        let existed = self.has_reply(rs, port, proto)?;
         self.maps
             .replies
             .update(&key(rs, port, proto.number()), &[0; 4], sys::BPF_ANY)
-            .map_err(sys_err("update a replies entry (map full?)"))
+            .map_err(sys_err("update a replies entry (map full?)"))?;
+        if port != 0 && !existed && bump(&mut refs.replies, (rs, proto.number()), true) {
+            self.maps
+                .replies
+                .update(&key(rs, 0, proto.number()), &[0; 4], sys::BPF_ANY)
+                .map_err(sys_err("update a replies entry (map full?)"))?;
+        }
+        Ok(())
     }
 
-    /// Stops steering NAT replies from `rs:port/proto`; false if there was no entry.
+    /// Stops steering NAT replies from `rs:port/proto` (and its fragments with the last
+    /// such entry); false if there was no entry.
     pub fn remove_reply(&self, rs: Ipv4Addr, port: u16, proto: Protocol) -> Result<bool, IoError> {
-        self.maps
+        let mut refs = self.lock();
+        let deleted = self
+            .maps
             .replies
             .delete(&key(rs, port, proto.number()))
-            .map_err(sys_err("delete a replies entry"))
+            .map_err(sys_err("delete a replies entry"))?;
+        if port != 0 && deleted && bump(&mut refs.replies, (rs, proto.number()), false) {
+            self.maps
+                .replies
+                .delete(&key(rs, 0, proto.number()))
+                .map_err(sys_err("delete a replies entry"))?;
+        }
+        Ok(deleted)
     }
 
     /// Whether a replies entry exists for `rs:port/proto`.

@@ -12,8 +12,10 @@
 //!    A match is [`OnMatch`]: normally `bpf_redirect_map(xsks, rx_queue_index, XDP_PASS)`,
 //!    which falls back to `XDP_PASS` when no AF_XDP socket serves that queue.
 //! 5. Non-first IPv4 fragments (offset ≠ 0) have no ports: they match
-//!    `services[{daddr, 0, proto}]` with flag [`FRAGMENTS`]. Non-first fragments of NAT
-//!    replies are not steered (they reach the kernel, which drops them on reassembly timeout).
+//!    `services[{daddr, 0, proto}]` with flag [`FRAGMENTS`] (fragments to a VIP), else
+//!    `replies[{saddr, 0, proto}]` (fragments of NAT replies from a real server; `Steering`
+//!    keeps that port-0 entry while the real server has any reply entry). The engine
+//!    reassembles them with the first fragment, which has ports and matches as in 4.
 //! 6. ICMP errors (destination unreachable, time exceeded, parameter problem) are matched on the
 //!    packet they quote, reversed: the quoted packet went *out*, so its source is looked up in
 //!    `services` (an error about VIP:port → client) and its destination in `replies` (an error
@@ -182,9 +184,17 @@ pub fn build(maps: ProgramMaps, on_match: OnMatch) -> Result<Vec<Insn>, AsmError
     a.mov_reg(R2, R10);
     a.alu_imm(Alu::Add, R2, -8);
     a.call(HELPER_MAP_LOOKUP_ELEM);
-    a.jmp_imm(Jmp::Eq, R0, 0, pass);
+    let frag_reply = a.label();
+    a.jmp_imm(Jmp::Eq, R0, 0, frag_reply);
     a.ldx(Size::W, R2, R0, 0);
     a.jmp_imm(Jmp::Set, R2, FRAGMENTS as i32, matched);
+    // Else a fragment of a NAT reply: replies key {saddr, 0, proto} (sport still 0).
+    a.bind(frag_reply);
+    a.ld_map_fd(R1, maps.replies_fd);
+    a.mov_reg(R2, R10);
+    a.alu_imm(Alu::Add, R2, -16);
+    a.call(HELPER_MAP_LOOKUP_ELEM);
+    a.jmp_imm(Jmp::Ne, R0, 0, matched);
     a.ja(pass);
 
     // ICMP: errors quote an IPv4 header + 8 bytes; keys come from the quoted packet, reversed.

@@ -2,12 +2,12 @@
 //! AF_PACKET socket (used by the lab tests to inject and capture frames).
 
 use std::ffi::CString;
-use std::fs::File;
 use std::io;
 use std::mem::size_of;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::path::Path;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Duration;
+#[cfg(any(test, feature = "testing"))]
+use std::{fs::File, os::fd::AsFd, path::Path};
 
 use super::cvt_int;
 
@@ -19,6 +19,7 @@ pub fn ifindex(name: &str) -> Option<u32> {
     (idx != 0).then_some(idx)
 }
 
+#[cfg(any(test, feature = "testing"))]
 /// `if_indextoname(3)`.
 pub fn ifname(index: u32) -> Option<String> {
     let mut buf = [0u8; libc::IF_NAMESIZE];
@@ -31,12 +32,14 @@ pub fn ifname(index: u32) -> Option<String> {
     Some(String::from_utf8_lossy(&buf[..end]).into_owned())
 }
 
+#[cfg(any(test, feature = "testing"))]
 /// The effective user id.
 pub fn euid() -> u32 {
     // SAFETY: geteuid(2) has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
 }
 
+#[cfg(any(test, feature = "testing"))]
 /// Moves the *calling thread* into the network namespace at `path` (e.g.
 /// `/run/netns/NAME`). Sockets, BPF links and ifindex look-ups made afterwards by this thread
 /// belong to that namespace. Use a dedicated thread: there is no way back other than another
@@ -100,14 +103,17 @@ pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> io::R
     Ok(pfds.iter().map(|p| p.revents != 0).collect())
 }
 
+#[cfg(any(test, feature = "testing"))]
 /// A raw AF_PACKET socket bound to one interface, all protocols.
 #[derive(Debug)]
 pub struct PacketSocket {
     fd: OwnedFd,
 }
 
+#[cfg(any(test, feature = "testing"))]
 const ETH_P_ALL_BE: u16 = (libc::ETH_P_ALL as u16).to_be();
 
+#[cfg(any(test, feature = "testing"))]
 impl PacketSocket {
     /// socket(AF_PACKET, SOCK_RAW) bound to `ifindex`.
     pub fn bind(ifindex: u32) -> io::Result<PacketSocket> {
