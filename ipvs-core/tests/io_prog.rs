@@ -58,6 +58,15 @@ fn services_replies_and_catch_all_are_steered_the_rest_passes() {
     no(&tcp_frame(c, sa(VIP, 80), SYN));
     s.add_service(VIP, 80, Protocol::Tcp).unwrap();
     yes(&tcp_frame(c, sa(VIP, 80), SYN));
+    // The director's own connection to the real server's service port (a health check):
+    // its answers are addressed to the director, not a client, and stay with the kernel.
+    let me = sa(Ipv4Addr::new(198, 19, 0, 254), 41000);
+    yes(&tcp_frame(sa(RS, 8080), me, SYN | ACK));
+    s.add_local(*me.ip()).unwrap();
+    no(&tcp_frame(sa(RS, 8080), me, SYN | ACK));
+    yes(&tcp_frame(sa(RS, 8080), c, SYN | ACK));
+    assert!(s.remove_local(*me.ip()).unwrap());
+    yes(&tcp_frame(sa(RS, 8080), me, SYN | ACK));
     assert!(s.remove_reply(RS, 8080, Protocol::Tcp).unwrap());
     no(&tcp_frame(sa(RS, 8080), c, SYN | ACK));
     assert!(!s.remove_reply(RS, 8080, Protocol::Tcp).unwrap());

@@ -51,37 +51,35 @@ fn an_interface_given_as_a_label_means_its_interface() {
     if !privileged("an_interface_given_as_a_label_means_its_interface") {
         return;
     }
-    Lab::builder()
-        .real_servers(Mode::Dr, 2)
-        .run(|lab| {
-            let _http = lab.start_http(80).expect("http servers");
-            let cf = Cf::new("direct").virtual_(Virtual::http(lab, "rr").servers(lab, &[1, 1]));
-            let mut lvsd = spawn(
-                lab,
-                &cf.render(lab),
-                &["--no-nannies", "--interface", "eth0:1"],
-            )
-            .expect("spawn");
-            lvsd.wait_for_log(READY, READY_TIMEOUT)
-                .expect("lvsd forwards");
-            assert!(!lvsd.log().contains("eth1"), "only eth0: {}", lvsd.log());
-            let vip = format!("{}:80", lab.vip());
-            let t = http(lab, C0, &["--to", &vip, "--requests", "20"]).expect("client");
-            assert_split(&t, &[10, 10]);
-            tests::lvsd::stop_clean(lab, &mut lvsd).expect("clean exit");
-            // A device that does not exist is a clear error naming it.
-            let mut bad = spawn(
-                lab,
-                &cf.render(lab),
-                &["--no-nannies", "--interface", "eth7:1"],
-            )
-            .expect("spawn");
-            let status = bad.wait(Duration::from_secs(10)).expect("exits");
-            assert_eq!(status.code(), Some(1), "{}", bad.log());
-            assert!(
-                bad.log().contains("interface eth7 does not exist"),
-                "{}",
-                bad.log()
-            );
-        });
+    Lab::builder().real_servers(Mode::Dr, 2).run(|lab| {
+        let _http = lab.start_http(80).expect("http servers");
+        let cf = Cf::new("direct").virtual_(Virtual::http(lab, "rr").servers(lab, &[1, 1]));
+        let mut lvsd = spawn(
+            lab,
+            &cf.render(lab),
+            &["--no-nannies", "--interface", "eth0:1"],
+        )
+        .expect("spawn");
+        lvsd.wait_for_log(READY, READY_TIMEOUT)
+            .expect("lvsd forwards");
+        assert!(!lvsd.log().contains("eth1"), "only eth0: {}", lvsd.log());
+        let vip = format!("{}:80", lab.vip());
+        let t = http(lab, C0, &["--to", &vip, "--requests", "20"]).expect("client");
+        assert_split(&t, &[10, 10]);
+        tests::lvsd::stop_clean(lab, &mut lvsd).expect("clean exit");
+        // A device that does not exist is a clear error naming it.
+        let mut bad = spawn(
+            lab,
+            &cf.render(lab),
+            &["--no-nannies", "--interface", "eth7:1"],
+        )
+        .expect("spawn");
+        let status = bad.wait(Duration::from_secs(10)).expect("exits");
+        assert_eq!(status.code(), Some(1), "{}", bad.log());
+        assert!(
+            bad.log().contains("interface eth7 does not exist"),
+            "{}",
+            bad.log()
+        );
+    });
 }

@@ -343,6 +343,20 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
 
     let mut dp = Datapath::new(&DatapathConfig::new(names.iter().cloned()))?;
     let steering = dp.steering().clone();
+    // The director's own addresses: answers to its own connections to a NAT real server's
+    // service port (nanny's probes) stay with the kernel instead of being taken for replies.
+    let locals: BTreeSet<Ipv4Addr> = engine
+        .config()
+        .interfaces
+        .iter()
+        .flat_map(|i| i.addrs.iter().map(|c| c.addr))
+        .chain(floating_addresses(&cfg))
+        .collect();
+    for addr in &locals {
+        if let Err(e) = steering.add_local(*addr) {
+            error!(%addr, "cannot mark a local address in the XDP maps: {e}");
+        }
+    }
     state.sync(&mut engine, Some(&steering));
 
     let stop = Arc::new(AtomicBool::new(false));

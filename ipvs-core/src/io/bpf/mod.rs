@@ -5,7 +5,7 @@
 //!
 //! | map | type | key (8 bytes, wire order) | value (u32, host order) |
 //! |---|---|---|---|
-//! | `services` | hash | `{vip u32, port u16, proto u8, 0}` | flags [`prog::MATCH`], [`prog::ALL_PORTS`], [`prog::FRAGMENTS`] |
+//! | `services` | hash | `{vip u32, port u16, proto u8, 0}` | flags [`prog::MATCH`], [`prog::ALL_PORTS`], [`prog::FRAGMENTS`]; `{addr, 0, 255, 0}` → [`prog::LOCAL`] for the director's own addresses |
 //! | `replies` | hash | `{real server u32, port u16, proto u8, 0}` | 0 (presence is the match) |
 //!
 //! Fragments: a non-first fragment has no ports. While an address has a port service
@@ -260,6 +260,28 @@ impl Steering {
                 .map_err(sys_err("delete a replies entry"))?;
         }
         Ok(deleted)
+    }
+
+    /// Marks `addr` as one of the director's own addresses: packets from a NAT real server's
+    /// service port *to* it are the director's own connections (health checks) and stay with
+    /// the kernel instead of being steered as NAT replies.
+    pub fn add_local(&self, addr: Ipv4Addr) -> Result<(), IoError> {
+        self.maps
+            .services
+            .update(
+                &key(addr, 0, prog::LOCAL_PROTO),
+                &prog::LOCAL.to_ne_bytes(),
+                sys::BPF_ANY,
+            )
+            .map_err(sys_err("update a services entry (map full?)"))
+    }
+
+    /// Undoes [`Steering::add_local`]; false if `addr` was not marked.
+    pub fn remove_local(&self, addr: Ipv4Addr) -> Result<bool, IoError> {
+        self.maps
+            .services
+            .delete(&key(addr, 0, prog::LOCAL_PROTO))
+            .map_err(sys_err("delete a services entry"))
     }
 
     /// Whether a replies entry exists for `rs:port/proto`.

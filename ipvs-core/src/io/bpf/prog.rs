@@ -7,7 +7,9 @@
 //! 3. Keys, 8 bytes each, wire byte order: `services` key `{daddr, dport, proto, 0}`,
 //!    `replies` key `{saddr, sport, proto, 0}`. Ports are read for TCP, UDP and SCTP; for
 //!    other protocols they are 0.
-//! 4. Match, in order: `services[exact]` with flag [`MATCH`]; `replies[exact]` (any value);
+//! 4. Match, in order: `services[exact]` with flag [`MATCH`]; `replies[exact]` (any value)
+//!    unless the destination is one of the director's own addresses (a `{daddr, 0,`
+//!    [`LOCAL_PROTO`]`}` entry with flag [`LOCAL`]: the director's own connection, passed);
 //!    `services[{daddr, 0, proto}]` with flag [`ALL_PORTS`] (port-0 / catch-all services).
 //!    A match is [`OnMatch`]: normally `bpf_redirect_map(xsks, rx_queue_index, XDP_PASS)`,
 //!    which falls back to `XDP_PASS` when no AF_XDP socket serves that queue.
@@ -25,7 +27,7 @@
 //! verifier can follow (fixed offsets from the L3 pointer, IHL-derived offsets masked to ≤ 60).
 //!
 //! Registers: r6 = ctx, r7 = L3 pointer, r8 = data_end, r9 = IHL in bytes; keys live on the
-//! stack at fp-8 (services) and fp-16 (replies).
+//! stack at fp-8 (services), fp-16 (replies) and fp-24 (the local-address check).
 
 use super::asm::{Alu, Asm, AsmError, Insn, Jmp, Reg, Size};
 
@@ -35,6 +37,14 @@ pub const MATCH: u32 = 1 << 0;
 pub const ALL_PORTS: u32 = 1 << 1;
 /// Flag on a port-0 `services` entry: non-first fragments to this address:proto are steered.
 pub const FRAGMENTS: u32 = 1 << 2;
+
+/// Flag on a `{addr, 0, LOCAL_PROTO}` `services` entry: `addr` is one of the director's own
+/// addresses. A packet that matches `replies` but is addressed to it is not a NAT reply
+/// (those go to clients) but the director's own connection to a real server on the service
+/// port — a nanny's health check, an operator's ssh — and is passed to the kernel.
+pub const LOCAL: u32 = 1 << 3;
+/// The protocol byte of [`LOCAL`] entries (no real protocol: TCP is 6, UDP 17).
+pub const LOCAL_PROTO: u8 = 255;
 
 /// `XDP_PASS`.
 pub const XDP_PASS: i32 = 2;
@@ -167,7 +177,8 @@ pub fn build(maps: ProgramMaps, on_match: OnMatch) -> Result<Vec<Insn>, AsmError
     a.mov_reg(R2, R10);
     a.alu_imm(Alu::Add, R2, -16);
     a.call(HELPER_MAP_LOOKUP_ELEM);
-    a.jmp_imm(Jmp::Ne, R0, 0, matched);
+    let reply_hit = a.label();
+    a.jmp_imm(Jmp::Ne, R0, 0, reply_hit);
     a.st_imm(Size::H, R10, -4, 0);
     a.ld_map_fd(R1, maps.services_fd);
     a.mov_reg(R2, R10);
@@ -194,8 +205,22 @@ pub fn build(maps: ProgramMaps, on_match: OnMatch) -> Result<Vec<Insn>, AsmError
     a.mov_reg(R2, R10);
     a.alu_imm(Alu::Add, R2, -16);
     a.call(HELPER_MAP_LOOKUP_ELEM);
-    a.jmp_imm(Jmp::Ne, R0, 0, matched);
+    a.jmp_imm(Jmp::Ne, R0, 0, reply_hit);
     a.ja(pass);
+
+    // A replies match: a NAT reply, unless it is addressed to the director itself.
+    a.bind(reply_hit);
+    a.ldx(Size::W, R2, R10, -8); // daddr (services key)
+    a.stx(Size::W, R10, -24, R2);
+    a.st_imm(Size::H, R10, -20, 0);
+    a.st_imm(Size::B, R10, -18, i32::from(LOCAL_PROTO));
+    a.st_imm(Size::B, R10, -17, 0);
+    a.ld_map_fd(R1, maps.services_fd);
+    a.mov_reg(R2, R10);
+    a.alu_imm(Alu::Add, R2, -24);
+    a.call(HELPER_MAP_LOOKUP_ELEM);
+    a.jmp_imm(Jmp::Ne, R0, 0, pass);
+    a.ja(matched);
 
     // ICMP: errors quote an IPv4 header + 8 bytes; keys come from the quoted packet, reversed.
     a.bind(icmp);
