@@ -7,7 +7,8 @@
 //! so each nanny connects once a second), and so starts N nannies. Once every nanny has
 //! reported, it measures over SECS seconds:
 //!
-//! - CPU: lvsd plus all nannies, from `/proc/PID/stat` (utime + stime), as % of one core;
+//! - CPU: lvsd plus all nannies (every thread), from `/proc/PID/task/*/schedstat`, as % of
+//!   one core;
 //! - memory: PSS (shared pages split between the processes that map them) of lvsd plus all
 //!   nannies, from `/proc/PID/smaps_rollup`; and a nanny's own (private) memory.
 //!
@@ -57,16 +58,18 @@ fn cf(lab: &Lab, n: usize) -> String {
     cf
 }
 
-/// (utime + stime) in clock ticks of `pid`.
-fn cpu_ticks(pid: u32) -> u64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+/// Nanoseconds on a CPU of every thread of `pid` (`/proc/PID/task/*/schedstat`, exact,
+/// unlike the tick-sampled utime/stime, which a process that runs 50 µs a second rarely
+/// gets charged for).
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return 0;
     };
-    // Fields after the ")" of the command name: state is field 3; utime 14, stime 15.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
-        + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
 }
 
 /// `(Pss, Private_Clean + Private_Dirty)` in kB of `pid`.
@@ -145,15 +148,14 @@ fn main() -> ExitCode {
             p.extend(children(lvsd_pid));
             p
         };
-        let ticks = |ps: &[u32]| ps.iter().map(|p| cpu_ticks(*p)).sum::<u64>();
+        let ticks = |ps: &[u32]| ps.iter().map(|p| cpu_ns(*p)).sum::<u64>();
         let before = pids();
         let c0 = ticks(&before);
         let w0 = Instant::now();
         std::thread::sleep(Duration::from_secs(secs));
         let c1 = ticks(&before);
         let wall = w0.elapsed().as_secs_f64();
-        let hz = 100.0; // USER_HZ on Linux
-        let cpu = (c1.saturating_sub(c0)) as f64 / hz / wall * 100.0;
+        let cpu = (c1.saturating_sub(c0)) as f64 / 1e9 / wall * 100.0;
         let procs = pids();
         let nannies: Vec<u32> = procs[1..].to_vec();
         let (lvsd_pss, lvsd_own) = memory_kb(lvsd_pid);
