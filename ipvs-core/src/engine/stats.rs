@@ -60,12 +60,14 @@ impl Traffic {
     }
 
     /// Folds the counters of destinations no longer in any service into their service's
-    /// retired totals.
+    /// retired totals. A destination in the trash keeps its counters: re-added, it is the
+    /// same destination with the same statistics, as in the kernel (`ip_vs_trash_get_dest`).
     pub(crate) fn prune(&mut self, ipvs: &Ipvs) {
+        let table = ipvs.services();
         let gone: Vec<DestId> = self
             .per_dest
             .keys()
-            .filter(|id| ipvs.services().dest(**id).is_none())
+            .filter(|id| table.dest(**id).is_none() && table.trashed(**id).is_none())
             .copied()
             .collect();
         for id in gone {

@@ -753,6 +753,19 @@ fn removed_destination_drops_and_stats_survive() {
     );
     let st = e.service_stats(&key);
     assert_eq!((st.conns, st.in_pkts), (1, 1));
+    // Re-added (a health check bringing it back): the same destination from the trash,
+    // with its statistics (ip_vs_trash_get_dest), and its connection flows again.
+    let rs = Ipv4Addr::new(10, 0, 1, 30);
+    let id = e
+        .ipvs_mut()
+        .add_dest(
+            &key,
+            crate::service::DestConfig::new(rs, 80, crate::types::ForwardMethod::Route),
+        )
+        .expect("re-add");
+    assert!(matches!(run(&mut e, 3, 1, &ack.frame()).0, Verdict::Tx { .. }));
+    let st = e.dest_stats(id).expect("stats kept");
+    assert_eq!((st.conns, st.in_pkts), (1, 2), "{st:?}");
 }
 
 #[test]
