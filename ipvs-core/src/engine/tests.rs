@@ -763,7 +763,10 @@ fn removed_destination_drops_and_stats_survive() {
             crate::service::DestConfig::new(rs, 80, crate::types::ForwardMethod::Route),
         )
         .expect("re-add");
-    assert!(matches!(run(&mut e, 3, 1, &ack.frame()).0, Verdict::Tx { .. }));
+    assert!(matches!(
+        run(&mut e, 3, 1, &ack.frame()).0,
+        Verdict::Tx { .. }
+    ));
     let st = e.dest_stats(id).expect("stats kept");
     assert_eq!((st.conns, st.in_pkts), (1, 2), "{st:?}");
 }

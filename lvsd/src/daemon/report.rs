@@ -1,4 +1,5 @@
-//! Rate-limited reporting of dropped frames and refused connections.
+//! Rate-limited reporting of dropped frames, refused connections and IPv4 fragments that
+//! never made a datagram.
 //!
 //! The engine counts every dropped frame by reason and every refused connection (a full
 //! connection table among them) without logging: a flood must not become a flood of log
@@ -8,7 +9,7 @@
 
 use std::time::Duration;
 
-use ipvs_core::engine::Engine;
+use ipvs_core::engine::{Engine, FragCounters};
 use ipvs_core::ipvs::RefusalCounts;
 use ipvs_core::time::Instant;
 use tracing::warn;
@@ -21,6 +22,7 @@ pub const EVERY: Duration = Duration::from_secs(10);
 pub struct Reporter {
     drops: Vec<u64>,
     refusals: RefusalCounts,
+    frags: FragCounters,
     next: Instant,
 }
 
@@ -30,6 +32,7 @@ impl Reporter {
         Reporter {
             drops: engine.drop_counts().iter().map(|(_, n)| n).collect(),
             refusals: engine.ipvs().refusals(),
+            frags: *engine.frag_counters(),
             next: now + EVERY,
         }
     }
@@ -76,5 +79,25 @@ impl Reporter {
             }
         }
         self.refusals = r;
+        // Fragments that never made a datagram (a flood of fragments, a lossy path).
+        let f = *engine.frag_counters();
+        let was = &self.frags;
+        let pairs = [
+            ("reassembly timed out", f.timeouts, was.timeouts),
+            ("reassembly memory full", f.over_budget, was.over_budget),
+            ("overlapping fragments", f.overlaps, was.overlaps),
+            ("malformed fragments", f.bad, was.bad),
+        ];
+        for (reason, n, last) in pairs {
+            if n > last {
+                warn!(
+                    reason,
+                    fragments = n - last,
+                    total = n,
+                    "IPv4 fragments dropped"
+                );
+            }
+        }
+        self.frags = f;
     }
 }
