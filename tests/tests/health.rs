@@ -314,3 +314,181 @@ fn send_program_drives_health_and_a_killed_nanny_is_restarted() {
         }
     });
 }
+
+fn openssl(args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A certificate authority `<name>.crt` / `<name>.key` in the lab directory.
+fn make_ca(lab: &Lab, name: &str) -> (String, String) {
+    let crt = lab.dir().join(format!("{name}.crt")).display().to_string();
+    let key = lab.dir().join(format!("{name}.key")).display().to_string();
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        &format!("/CN={name}"),
+        "-keyout",
+        &key,
+        "-out",
+        &crt,
+    ]);
+    (crt, key)
+}
+
+/// A server certificate for `ip` (an IP subjectAltName, as a client that connects by
+/// address checks) signed by `ca`.
+fn make_leaf(
+    lab: &Lab,
+    ca: &(String, String),
+    name: &str,
+    ip: std::net::Ipv4Addr,
+) -> (String, String) {
+    let path = |ext: &str| {
+        lab.dir()
+            .join(format!("{name}.{ext}"))
+            .display()
+            .to_string()
+    };
+    let (crt, key, csr) = (path("crt"), path("key"), path("csr"));
+    let ext = lab
+        .write_file(
+            &format!("{name}.ext"),
+            &format!("subjectAltName=IP:{ip}\nbasicConstraints=CA:FALSE\n"),
+        )
+        .expect("ext file")
+        .display()
+        .to_string();
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-subj",
+        &format!("/CN={ip}"),
+        "-keyout",
+        &key,
+        "-out",
+        &csr,
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        &ca.0,
+        "-CAkey",
+        &ca.1,
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        &ext,
+        "-out",
+        &crt,
+    ]);
+    (crt, key)
+}
+
+#[test]
+fn https_probes_verify_the_certificate() {
+    if !privileged("https_probes_verify_the_certificate") {
+        return;
+    }
+    if std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_err()
+    {
+        eprintln!(
+            "SKIP https_probes_verify_the_certificate: no openssl (apt-get install -y openssl)"
+        );
+        return;
+    }
+    lab().run(|lab| {
+        // rs0 and rs1 present certificates of the CA lvs.cf trusts (`tls_ca`); rs2 one of
+        // another CA.
+        let trusted = make_ca(lab, "trusted-ca");
+        let other = make_ca(lab, "other-ca");
+        let mut servers = Vec::new();
+        for (i, rs) in lab.real_servers().into_iter().enumerate() {
+            let ca = if i < 2 { &trusted } else { &other };
+            let (crt, key) = make_leaf(lab, ca, &rs.short(), lab.addr(rs));
+            let mut p = lab
+                .spawn(
+                    rs,
+                    [
+                        "openssl", "s_server", "-accept", "443", "-www", "-cert", &crt, "-key",
+                        &key,
+                    ],
+                )
+                .expect("s_server");
+            p.wait_for_log("ACCEPT", Duration::from_secs(10))
+                .expect("s_server ready");
+            servers.push(p);
+        }
+        let ca = std::path::PathBuf::from(&trusted.0);
+        let mut v = Virtual::http(lab, "rr")
+            .servers(lab, &[1, 1, 1])
+            .line("http_path = /")
+            .line("https = 1")
+            .line(&format!("tls_ca = {}", ca.display()))
+            .line("timeout = 1");
+        v.port = 443;
+        let cf = Cf::new("nat").virtual_(v);
+        let _lvsd = start_with_health(lab, &cf.render(lab)).expect("lvsd forwards");
+        let api = Client::new(socket_path(lab));
+        let id: ServiceId = format!("tcp:{}:443", lab.vip()).parse().expect("id");
+        until(
+            &api,
+            &id,
+            Duration::from_secs(15),
+            "every nanny reported",
+            checked,
+        );
+        let rs443 = |i: usize| SocketAddrV4::new(lab.addr(lab.real_servers()[i]), 443);
+        let view = until(
+            &api,
+            &id,
+            Duration::from_secs(10),
+            "rs2 out, rs0 and rs1 in",
+            |v| {
+                state_of(v, rs443(0)) == (ServerState::Up, true)
+                    && state_of(v, rs443(1)) == (ServerState::Up, true)
+                    && state_of(v, rs443(2)) == (ServerState::Down, false)
+            },
+        );
+        let _ = view;
+        let v = api.service(&id).expect("GET");
+        let rs2 = v
+            .servers
+            .iter()
+            .find(|s| s.address == rs443(2))
+            .expect("rs2");
+        assert!(
+            rs2.reason.to_lowercase().contains("certificate"),
+            "the reason names the certificate: {:?}",
+            rs2.reason
+        );
+        drop(servers);
+    });
+}
