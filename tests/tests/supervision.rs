@@ -66,3 +66,36 @@ fn restarts_exhausted_without_hard_shutdown_keep_forwarding() {
         assert_split(&t, &[5]);
     });
 }
+
+#[test]
+fn a_reload_restarts_only_the_nannies_whose_settings_changed() {
+    if !privileged("a_reload_restarts_only_the_nannies_whose_settings_changed") {
+        return;
+    }
+    Lab::builder().real_servers(Mode::Nat, 2).run(|lab| {
+        let _http = lab.start_http(80).expect("http servers");
+        let cf = |w1: u32| {
+            Cf::new("nat")
+                .virtual_(Virtual::http(lab, "rr").servers(lab, &[1, w1]))
+                .render(lab)
+        };
+        let mut lvsd = tests::lvsd::start_with_health(lab, &cf(1)).expect("lvsd forwards");
+        // rs1's weight changes: its nanny gets another -w; rs0's arguments are the same.
+        tests::lvsd::write_cf(lab, &cf(2)).expect("new file");
+        lvsd.signal("HUP").expect("SIGHUP");
+        lvsd.wait_for_log("stopping nanny for web/rs1", Duration::from_secs(10))
+            .expect("rs1's nanny replaced");
+        let t0 = std::time::Instant::now();
+        while lvsd.log().matches("create_monitor for web/rs1").count() < 2 {
+            assert!(t0.elapsed() < Duration::from_secs(10), "{}", lvsd.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let log = lvsd.log();
+        assert_eq!(
+            log.matches("create_monitor for web/rs0").count(),
+            1,
+            "{log}"
+        );
+        assert!(!log.contains("stopping nanny for web/rs0"), "{log}");
+    });
+}
