@@ -2,10 +2,12 @@
 //!
 //! Builds a throwaway network-namespace lab (a client, a director, two NAT real servers;
 //! addresses from 198.18.0.0/15, nothing touched outside the lab), validates
-//! `etc/nat.cf` with `lvsd --check`, starts the real `lvsd -c etc/nat.cf` on the director,
+//! `etc/nat.cf` with `lvsd --check`, starts the real `lvsd -c etc/nat.cf` on the director
+//! (with its nannies, the kernel's default veth offloads, the VIP on its alias label),
 //! sends 30 HTTP requests from the client to the VIP, shows which real server answered each
-//! share and the client address the servers saw, prints lvsd's log and stops it. The lab is
-//! torn down at the end, also on failure.
+//! share and the client address the servers saw, shows lvsd's view through its control API
+//! (health, weights, connections), prints lvsd's log and stops it. The lab is torn down at
+//! the end, also on failure.
 
 use std::process::{Command, ExitCode};
 use std::time::Duration;
@@ -35,7 +37,6 @@ fn main() -> ExitCode {
 
     let result = Lab::builder()
         .real_servers(Mode::Nat, 2)
-        .offloads(false)
         .run(|lab| -> Result<(), String> {
             println!(
                 "\n== lab {}: client {}, director {} / {}, VIP {}",
@@ -69,6 +70,8 @@ fn main() -> ExitCode {
                 servers.push(p);
             }
             println!("\n== starting lvsd -c etc/nat.cf on the director");
+            // The lab's own control socket, so that nothing is created under /run.
+            let socket = tests::lvsd::socket_path(lab);
             let mut d = lab
                 .spawn(
                     Role::Director(0),
@@ -77,6 +80,8 @@ fn main() -> ExitCode {
                         "-c".as_ref(),
                         cf.as_ref(),
                         "--nodaemon".as_ref(),
+                        "--socket".as_ref(),
+                        socket.as_os_str(),
                     ],
                 )
                 .map_err(|e| e.to_string())?;
@@ -84,7 +89,11 @@ fn main() -> ExitCode {
                 .map_err(|e| e.to_string())?;
 
             let to = format!("{}:80", lab.vip());
-            println!("== 30 HTTP requests from the client to {to} (wlc, weights 2:1)");
+            println!(
+                "== 30 HTTP requests from the client to {to} (wlc, weights 2:1; each nanny \
+                 admits its server at weight/32, at least 1, and doubles it every ~20 s, as \
+                 Piranha's nanny does, so the first requests split evenly)"
+            );
             let t = lab
                 .http_client(
                     Role::Client(0),
@@ -101,6 +110,26 @@ fn main() -> ExitCode {
                 println!("   {server}: {n} answers; it saw the client as {seen:?}");
             }
             println!("   failed: {}", t.failed);
+
+            println!(
+                "\n== lvsd's view (GET /v1/services on {})",
+                socket.display()
+            );
+            let api = lvsd::control::client::Client::new(&socket);
+            for svc in api.services().map_err(|e| e.to_string())? {
+                println!("   {} ({}, {}):", svc.id, svc.name, svc.scheduler);
+                for rs in &svc.servers {
+                    println!(
+                        "     {:<20} {:<8} weight {} (lvs.cf {}), {} connections seen, {}",
+                        rs.address.to_string(),
+                        rs.state.to_string(),
+                        rs.table_weight.map_or("-".to_owned(), |w| w.to_string()),
+                        rs.config_weight,
+                        rs.stats.conns,
+                        rs.reason
+                    );
+                }
+            }
 
             d.signal("TERM").map_err(|e| e.to_string())?;
             let status = d.wait(Duration::from_secs(10)).map_err(|e| e.to_string())?;
