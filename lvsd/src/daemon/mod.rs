@@ -158,6 +158,22 @@ pub fn config_interfaces(cfg: &Config) -> Vec<String> {
     out
 }
 
+/// The interfaces to attach to: `--interface` (labels mean their interface), else those
+/// lvs.cf names; each once, in order.
+fn interface_names(opts: &Options, cfg: &Config) -> Vec<String> {
+    if opts.interfaces.is_empty() {
+        return config_interfaces(cfg);
+    }
+    let mut out: Vec<String> = Vec::new();
+    for n in &opts.interfaces {
+        let base = base_device(n).to_owned();
+        if !out.contains(&base) {
+            out.push(base);
+        }
+    }
+    out
+}
+
 /// Addresses that float between directors: the VIPs and the NAT router address.
 fn floating_addresses(cfg: &Config) -> BTreeSet<Ipv4Addr> {
     cfg.active_virtuals()
@@ -220,14 +236,7 @@ fn bind_socket(path: &Path) -> Result<std::os::unix::net::UnixListener, DaemonEr
 pub fn test_start(opts: &Options) -> Result<String, DaemonError> {
     let file = opts.config.display().to_string();
     let cfg = lvscf::load(&opts.config, &SystemLookup::default())?;
-    let names: Vec<String> = if opts.interfaces.is_empty() {
-        config_interfaces(&cfg)
-    } else {
-        opts.interfaces
-            .iter()
-            .map(|n| base_device(n).to_owned())
-            .collect()
-    };
+    let names = interface_names(opts, &cfg);
     let nanny = NannySettings {
         program: nanny_program(opts, &cfg),
         verbose: opts.verbose,
@@ -272,14 +281,7 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
     }
 
     let host_ifs = host::interfaces(&floating_addresses(&cfg))?;
-    let names: Vec<String> = if opts.interfaces.is_empty() {
-        config_interfaces(&cfg)
-    } else {
-        opts.interfaces
-            .iter()
-            .map(|n| base_device(n).to_owned())
-            .collect()
-    };
+    let names = interface_names(opts, &cfg);
     if names.is_empty() {
         return Err(DaemonError::NoInterfaces);
     }
