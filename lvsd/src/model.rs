@@ -115,6 +115,8 @@ pub struct Director {
     file: String,
     config: Config,
     base: DesiredTable,
+    /// Each service's sorry server, computed with `base` (looked up on every sync).
+    sorry: BTreeMap<ServiceKey, DesiredDest>,
     health: BTreeMap<(ServiceKey, SocketAddrV4), Health>,
 }
 
@@ -122,10 +124,12 @@ impl Director {
     /// The director for `config` (read from `file`), every server not checked yet.
     pub fn new(file: &str, config: Config) -> Director {
         let base = desired_table(file, &config);
+        let sorry = sorry_table(&config, &base);
         Director {
             file: file.to_owned(),
             config,
             base,
+            sorry,
             health: BTreeMap::new(),
         }
     }
@@ -236,6 +240,7 @@ impl Director {
             })
             .collect();
         self.health.retain(|k, _| still.contains(k));
+        self.sorry = sorry_table(&config, &base);
         self.config = config;
         self.base = base;
     }
@@ -251,33 +256,16 @@ impl Director {
 
     fn any_up(&self, s: &crate::desired::DesiredService) -> bool {
         s.dests.iter().any(|d| {
-            self.health(&s.key, SocketAddrV4::new(d.addr, d.port)).state == ServerState::Up
+            self.health
+                .get(&(s.key, SocketAddrV4::new(d.addr, d.port)))
+                .is_none_or(|h| h.state == ServerState::Up)
         })
     }
 
     /// The sorry server of a service as a destination, if configured (and not also one of
     /// its real servers).
     pub fn sorry_dest(&self, s: &crate::desired::DesiredService) -> Option<DesiredDest> {
-        let v = self
-            .config
-            .active_virtuals()
-            .find(|v| v.name == s.name && v.line == s.line)?;
-        let addr = v.sorry_server?;
-        let port = match s.key {
-            ServiceKey::Inet { port, .. } => port,
-            ServiceKey::Fwmark(_) => 0,
-        };
-        if s.dests.iter().any(|d| d.addr == addr && d.port == port) {
-            return None;
-        }
-        Some(DesiredDest {
-            addr,
-            port,
-            method: self.config.global.network,
-            weight: 1,
-            name: String::new(),
-            line: v.lines.get("sorry_server").copied().unwrap_or(v.line),
-        })
+        self.sorry.get(&s.key).cloned()
     }
 
     /// The table the engine should hold: lvs.cf ∧ health (∧ later runtime changes).
@@ -285,9 +273,16 @@ impl Director {
         let mut t = self.base.clone();
         t.warnings.clear();
         for s in &mut t.services {
-            let orig = s.clone();
+            let key = s.key;
+            let sorry = if self.any_up(s) {
+                None
+            } else {
+                self.sorry.get(&key).cloned()
+            };
             s.dests.retain_mut(|d| {
-                let h = self.health(&orig.key, SocketAddrV4::new(d.addr, d.port));
+                let Some(h) = self.health.get(&(key, SocketAddrV4::new(d.addr, d.port))) else {
+                    return true; // not checked yet: up with its configured weight
+                };
                 match h.state {
                     ServerState::Down => false,
                     ServerState::Quiesced => {
@@ -300,14 +295,41 @@ impl Director {
                     }
                 }
             });
-            if !self.any_up(&orig)
-                && let Some(sorry) = self.sorry_dest(&orig)
-            {
-                s.dests.push(sorry);
-            }
+            s.dests.extend(sorry);
         }
         t
     }
+}
+
+/// The sorry server of every service that has one (and does not list it as a real server):
+/// weight 1, the global forwarding method, the service's port (Piranha's `-a … -w 1`).
+fn sorry_table(config: &Config, base: &DesiredTable) -> BTreeMap<ServiceKey, DesiredDest> {
+    let mut out = BTreeMap::new();
+    for (v, s) in config
+        .active_virtuals()
+        .filter_map(|v| Some((v, base.services.iter().find(|s| s.line == v.line)?)))
+    {
+        let Some(addr) = v.sorry_server else { continue };
+        let port = match s.key {
+            ServiceKey::Inet { port, .. } => port,
+            ServiceKey::Fwmark(_) => 0,
+        };
+        if s.dests.iter().any(|d| d.addr == addr && d.port == port) {
+            continue;
+        }
+        out.insert(
+            s.key,
+            DesiredDest {
+                addr,
+                port,
+                method: config.global.network,
+                weight: 1,
+                name: String::new(),
+                line: v.lines.get("sorry_server").copied().unwrap_or(v.line),
+            },
+        );
+    }
+    out
 }
 
 #[cfg(test)]
