@@ -146,6 +146,7 @@ impl State {
             }
             self.steered = want;
         }
+        let before = self.actual.by_key();
         for s in &desired.services {
             let refused = engine
                 .ipvs()
@@ -160,7 +161,7 @@ impl State {
                     s.name, s.scheduler.name(), s.dests.len());
             }
             self.refused.insert(s.key, refused);
-            let was = self.actual.services.iter().find(|a| a.key == s.key);
+            let was = before.get(&s.key).copied();
             let sorry = self.director.sorry_dest(s);
             let has = |t: &DesiredService, a: Ipv4Addr| t.dests.iter().any(|d| d.addr == a);
             if let Some(sorry) = sorry {
