@@ -70,6 +70,20 @@ fn checked(v: &ServiceView) -> bool {
         .all(|s| s.reason != "not checked yet")
 }
 
+/// lvsd with its nannies, once every nanny has reported on its server.
+fn start_checked<'l>(lab: &'l Lab, cf: &Cf, id: &ServiceId) -> (Proc<'l>, Client) {
+    let lvsd = start_with_health(lab, &cf.render(lab)).expect("lvsd forwards");
+    let api = Client::new(socket_path(lab));
+    until(
+        &api,
+        id,
+        Duration::from_secs(15),
+        "every nanny reported",
+        checked,
+    );
+    (lvsd, api)
+}
+
 fn start_http_on<'l>(lab: &'l Lab, i: usize) -> Proc<'l> {
     let rs = lab.real_servers()[i];
     let http = tests::bin("lab-http").to_string_lossy().into_owned();
@@ -100,16 +114,8 @@ fn a_dead_server_leaves_within_interval_plus_timeout_and_returns_after_reentry()
                 .line("timeout = 1")
                 .line("reentry = 2"),
         );
-        let mut lvsd = start_with_health(lab, &cf.render(lab)).expect("lvsd forwards");
-        let api = Client::new(socket_path(lab));
-        let id = svc(lab);
-        until(
-            &api,
-            &id,
-            Duration::from_secs(15),
-            "every nanny reported",
-            checked,
-        );
+        let id: ServiceId = svc(lab);
+        let (mut lvsd, api) = start_checked(lab, &cf, &id);
 
         // rs1's service stops.
         if let Some(mut p) = servers[1].take() {
@@ -163,16 +169,8 @@ fn the_sorry_server_takes_over_when_all_are_down() {
                 .line("timeout = 1")
                 .line("reentry = 1"),
         );
-        let _lvsd = start_with_health(lab, &cf.render(lab)).expect("lvsd forwards");
-        let api = Client::new(socket_path(lab));
-        let id = svc(lab);
-        until(
-            &api,
-            &id,
-            Duration::from_secs(15),
-            "every nanny reported",
-            checked,
-        );
+        let id: ServiceId = svc(lab);
+        let (_lvsd, api) = start_checked(lab, &cf, &id);
         for i in [0, 1] {
             if let Some(mut p) = servers[i].take() {
                 p.stop(Duration::from_secs(2));
@@ -226,16 +224,8 @@ fn send_program_drives_health_and_a_killed_nanny_is_restarted() {
                 .line("timeout = 1")
                 .line("reentry = 1"),
         );
-        let mut lvsd = start_with_health(lab, &cf.render(lab)).expect("lvsd forwards");
-        let api = Client::new(socket_path(lab));
-        let id = svc(lab);
-        until(
-            &api,
-            &id,
-            Duration::from_secs(15),
-            "every nanny reported",
-            checked,
-        );
+        let id: ServiceId = svc(lab);
+        let (mut lvsd, api) = start_checked(lab, &cf, &id);
         let down = format!("{}-{}", flag.display(), rs(lab, 2).ip());
         std::fs::write(&down, "").expect("flag");
         until(
@@ -455,16 +445,8 @@ fn https_probes_verify_the_certificate() {
             .line("timeout = 1");
         v.port = 443;
         let cf = Cf::new("nat").virtual_(v);
-        let _lvsd = start_with_health(lab, &cf.render(lab)).expect("lvsd forwards");
-        let api = Client::new(socket_path(lab));
         let id: ServiceId = format!("tcp:{}:443", lab.vip()).parse().expect("id");
-        until(
-            &api,
-            &id,
-            Duration::from_secs(15),
-            "every nanny reported",
-            checked,
-        );
+        let (_lvsd, api) = start_checked(lab, &cf, &id);
         let rs443 = |i: usize| SocketAddrV4::new(lab.addr(lab.real_servers()[i]), 443);
         let view = until(
             &api,

@@ -363,7 +363,6 @@ impl State {
             };
             servers.push(v);
         }
-        let st = engine.service_stats(&s.key);
         ServiceView {
             id: ServiceId(s.key),
             name: s.name.clone(),
@@ -372,13 +371,7 @@ impl State {
             persistent: s.persistent,
             sorry_active,
             servers,
-            stats: StatsView {
-                conns: st.conns,
-                in_pkts: st.in_pkts,
-                out_pkts: st.out_pkts,
-                in_bytes: st.in_bytes,
-                out_bytes: st.out_bytes,
-            },
+            stats: stats_view(engine.service_stats(&s.key)),
         }
     }
 }
@@ -390,6 +383,16 @@ pub struct StatusExtra {
     pub nannies_running: usize,
     /// API requests refused.
     pub api_errors: u64,
+}
+
+fn stats_view(st: ipvs_core::engine::TrafficStats) -> StatsView {
+    StatsView {
+        conns: st.conns,
+        in_pkts: st.in_pkts,
+        out_pkts: st.out_pkts,
+        in_bytes: st.in_bytes,
+        out_bytes: st.out_bytes,
+    }
 }
 
 fn method_name(m: ForwardMethod) -> &'static str {
@@ -424,12 +427,6 @@ fn server_view(
         active_conns: dest.map_or(0, |d| d.active_conns()),
         inactive_conns: dest.map_or(0, |d| d.inactive_conns()),
         persistent_conns: dest.map_or(0, |d| d.persist_conns()),
-        stats: StatsView {
-            conns: st.conns,
-            in_pkts: st.in_pkts,
-            out_pkts: st.out_pkts,
-            in_bytes: st.in_bytes,
-            out_bytes: st.out_bytes,
-        },
+        stats: stats_view(st),
     }
 }
