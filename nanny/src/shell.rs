@@ -159,24 +159,18 @@ impl Worker {
             .spawn(move || {
                 let _entered = span.enter();
                 for job in job_rx {
-                    let event =
-                        match job {
-                            Job::Probe(seq) => {
-                                let start = Instant::now();
-                                let result = match probe.as_mut() {
-                                    Some(probe) => probe.run(timeout, &slot),
-                                    None => continue,
-                                };
-                                Event::Probe {
-                                    seq,
-                                    result,
-                                    took: start.elapsed(),
-                                }
-                            }
-                            Job::Load => Event::Load(load.as_ref().and_then(|m| {
-                                m.query(timeout, &slot).map_err(|e| warn!("{e}")).ok()
-                            })),
-                        };
+                    let event = match job {
+                        Job::Probe(seq) => {
+                            let Some(probe) = probe.as_mut() else {
+                                continue;
+                            };
+                            let start = Instant::now();
+                            let result = probe.run(timeout, &slot);
+                            let took = start.elapsed();
+                            Event::Probe { seq, result, took }
+                        }
+                        Job::Load => Event::Load(query_load(load.as_ref(), timeout, &slot)),
+                    };
                     if ev_tx.send(event).is_err() || wake_tx.write_all(&[1]).is_err() {
                         break;
                     }
@@ -200,6 +194,11 @@ impl Worker {
             Err(TryRecvError::Disconnected) => Err(ShellError::WorkerGone),
         }
     }
+}
+
+/// The 1-minute load, or `None` (logged) when the query failed.
+fn query_load(load: Option<&LoadMonitor>, timeout: Duration, slot: &ChildSlot) -> Option<f64> {
+    load?.query(timeout, slot).map_err(|e| warn!("{e}")).ok()
 }
 
 /// Which of the polled descriptors were ready.
@@ -397,14 +396,17 @@ impl Shell<'_> {
             Err(Errno::EINTR) => return Ok(Ready::default()),
             Err(e) => return Err(ShellError::Poll(e.into())),
         }
-        let is_ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
-        let mut ready = fds.iter().map(is_ready);
+        // In the order pushed above.
+        let mut ready = fds
+            .iter()
+            .map(|fd| fd.revents().is_some_and(|r| !r.is_empty()));
+        let signals = ready.next().unwrap_or(false);
+        let worker = self.worker.is_some() && ready.next().unwrap_or(false);
+        let probe = attempt.is_some() && ready.next().unwrap_or(false);
         Ok(Ready {
-            signals: ready.next().unwrap_or(false),
-            worker: self.worker.is_some() && ready.next().unwrap_or(false),
-            probe: running
-                .filter(|_| attempt.is_some() && ready.next().unwrap_or(false))
-                .map(|r| r.seq),
+            signals,
+            worker,
+            probe: running.filter(|_| probe).map(|r| r.seq),
         })
     }
 

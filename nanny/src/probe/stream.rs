@@ -250,6 +250,10 @@ impl Attempt {
                         probe.reading(stream)
                     } else {
                         match (&stream).write(&send[sent..]) {
+                            Ok(0) => {
+                                let source = ErrorKind::WriteZero.into();
+                                return Poll::Ready(Err(ProbeError::Write { addr, source }));
+                            }
                             Ok(n) => State::Writing {
                                 stream,
                                 sent: sent + n,
