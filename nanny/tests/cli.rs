@@ -334,6 +334,49 @@ fn sigterm_kills_a_hanging_check_program_and_lvsd_may_be_absent() {
 }
 
 #[test]
+fn sigterm_ends_a_tcp_probe_that_waits_for_a_silent_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = dir.path().join("absent.sock");
+    // Accepts and keeps every connection open without a word.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let port = addr.port().to_string();
+    let args: Vec<String> = [
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-s",
+        "PING",
+        "-x",
+        "PONG",
+        "-t",
+        "20",
+        "-V",
+        "10.0.0.80",
+        "--lvs",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut nanny = start(&socket, &args);
+    std::thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    signal(&nanny.0, Signal::SIGTERM);
+    let status = nanny.0.wait().expect("wait");
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "prompt exit, not after the 20 s probe timeout"
+    );
+}
+
+#[test]
 fn test_start_logs_instead_of_calling_lvsd() {
     let dir = tempfile::tempdir().expect("tempdir");
     let socket = dir.path().join("absent.sock");

@@ -113,6 +113,30 @@ fn a_server_that_accepts_and_never_answers_fails_within_the_timeout() {
 }
 
 #[test]
+fn an_attempt_never_blocks_and_fails_at_its_deadline() {
+    let addr = serve(|s| {
+        std::thread::sleep(Duration::from_secs(10));
+        drop(s);
+    });
+    let probe = tcp(addr, Some("PING"), Some(("PONG", false)));
+    let now = Instant::now();
+    let mut attempt = probe.start(now, T);
+    assert_eq!(attempt.deadline(), now + T);
+    // Connected and written at once on loopback; then it waits to read, without blocking.
+    let t = Instant::now();
+    for _ in 0..3 {
+        assert!(attempt.advance(&probe, true, Instant::now()).is_pending());
+        assert!(attempt.waiting_on().is_some());
+    }
+    assert!(t.elapsed() < Duration::from_millis(500), "advance blocked");
+    let late = attempt.deadline();
+    match attempt.advance(&probe, false, late) {
+        std::task::Poll::Ready(Err(ProbeError::ReadTimeout { got: 0, .. })) => {}
+        other => panic!("expected a read timeout, got {other:?}"),
+    }
+}
+
+#[test]
 fn star_passes_on_any_byte_or_a_close() {
     let addr = serve(drop);
     tcp(addr, None, Some(("*", false)))

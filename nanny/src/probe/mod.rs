@@ -9,9 +9,10 @@
 //!
 //! Every probe finishes within its timeout (connect, write and read share one deadline; a
 //! program is SIGKILLed at it) and returns `Ok(())` or a [`ProbeError`] whose text is the log
-//! line (Piranha's wording where Piranha had one). Probes run on nanny's worker thread; the
-//! only state they share with the rest of nanny is the [`ChildSlot`] through which a
-//! terminating nanny kills a running program.
+//! line (Piranha's wording where Piranha had one). TCP and UDP probes also run without
+//! blocking ([`stream::Attempt`]), which is how nanny's main loop runs them; the others run
+//! on nanny's worker thread, and the only state they share with the rest of nanny is the
+//! [`ChildSlot`] through which a terminating nanny kills a running program.
 
 pub mod http;
 pub mod program;
