@@ -37,7 +37,8 @@ struct Args {
     #[arg(short = 'v', long)]
     verbose: bool,
     /// Interface to forward on (repeatable; a label such as eth0:1 means eth0); default:
-    /// the interfaces of the `address` and `nat_router` lines of lvs.cf.
+    /// the interfaces of the `address` and `nat_router` lines of lvs.cf, and those on the
+    /// real servers' subnets.
     #[arg(short = 'i', long = "interface", value_name = "IF")]
     interfaces: Vec<String>,
     /// The control API's Unix socket (mode 0600). Also passed to the nannies as LVSD_SOCKET.

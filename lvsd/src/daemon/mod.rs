@@ -158,17 +158,41 @@ pub fn config_interfaces(cfg: &Config) -> Vec<String> {
     out
 }
 
-/// The interfaces to attach to: `--interface` (labels mean their interface), else those
-/// lvs.cf names; each once, in order.
-fn interface_names(opts: &Options, cfg: &Config) -> Vec<String> {
-    if opts.interfaces.is_empty() {
-        return config_interfaces(cfg);
-    }
+/// The interfaces to attach to: `--interface` (labels mean their interface); else those
+/// lvs.cf names (`address`, `nat_router`) and those whose subnets hold a real server (a NAT
+/// director without `nat_router` still reaches, and hears the replies of, its real servers);
+/// each once, in that order.
+fn interface_names(
+    opts: &Options,
+    cfg: &Config,
+    host_ifs: &BTreeMap<String, ipvs_core::engine::Interface>,
+) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for n in &opts.interfaces {
-        let base = base_device(n).to_owned();
-        if !out.contains(&base) {
-            out.push(base);
+    let mut add = |name: &str| {
+        if !out.iter().any(|n| n == name) {
+            out.push(name.to_owned());
+        }
+    };
+    if !opts.interfaces.is_empty() {
+        for n in &opts.interfaces {
+            add(base_device(n));
+        }
+        return out;
+    }
+    for n in config_interfaces(cfg) {
+        add(&n);
+    }
+    let servers = cfg.active_virtuals().flat_map(|v| {
+        v.active_servers()
+            .map(|rs| rs.address)
+            .chain(v.sorry_server)
+    });
+    for addr in servers {
+        if let Some((name, _)) = host_ifs
+            .iter()
+            .find(|(_, i)| i.addrs.iter().any(|c| c.contains(addr)))
+        {
+            add(name);
         }
     }
     out
@@ -236,7 +260,8 @@ fn bind_socket(path: &Path) -> Result<std::os::unix::net::UnixListener, DaemonEr
 pub fn test_start(opts: &Options) -> Result<String, DaemonError> {
     let file = opts.config.display().to_string();
     let cfg = lvscf::load(&opts.config, &SystemLookup::default())?;
-    let names = interface_names(opts, &cfg);
+    let host_ifs = host::interfaces(&floating_addresses(&cfg))?;
+    let names = interface_names(opts, &cfg, &host_ifs);
     let nanny = NannySettings {
         program: nanny_program(opts, &cfg),
         verbose: opts.verbose,
@@ -281,7 +306,7 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
     }
 
     let host_ifs = host::interfaces(&floating_addresses(&cfg))?;
-    let names = interface_names(opts, &cfg);
+    let names = interface_names(opts, &cfg, &host_ifs);
     if names.is_empty() {
         return Err(DaemonError::NoInterfaces);
     }
