@@ -4,8 +4,9 @@
 //! - lvsd starts before the floating addresses exist (pulse adds them on takeover) and
 //!   forwards as soon as they are added, with no restart;
 //! - `--interface eth0:1` means the interface `eth0`;
-//! - lvsd attaches only to the interfaces lvs.cf names (`eth0` for the VIP, `eth1` for
-//!   `nat_router`), found from the labels.
+//! - lvsd attaches to the interfaces lvs.cf names (`eth0` for the VIP, `eth1` for
+//!   `nat_router`), found from the labels, and to the one on its real servers' subnet when
+//!   lvs.cf has no `nat_router`.
 
 use std::time::Duration;
 
@@ -81,5 +82,32 @@ fn an_interface_given_as_a_label_means_its_interface() {
             "{}",
             bad.log()
         );
+    });
+}
+
+#[test]
+fn a_nat_director_without_nat_router_attaches_to_its_real_servers_interface() {
+    if !privileged("a_nat_director_without_nat_router") {
+        return;
+    }
+    Lab::builder().real_servers(Mode::Nat, 2).run(|lab| {
+        let _http = lab.start_http(80).expect("http servers");
+        // A single director: no nat_router line (the real servers' gateway is simply the
+        // director's address on their subnet); lvs.cf then names only eth0.
+        let cf: String = Cf::new("nat")
+            .virtual_(Virtual::http(lab, "rr").servers(lab, &[1, 1]))
+            .render(lab)
+            .lines()
+            .filter(|l| !l.starts_with("nat_router"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let mut lvsd = spawn(lab, &cf, &["--no-nannies"]).expect("spawn");
+        lvsd.wait_for_log(READY, READY_TIMEOUT)
+            .expect("lvsd forwards");
+        assert!(lvsd.log().contains("eth1"), "{}", lvsd.log());
+        let vip = format!("{}:80", lab.vip());
+        let t = http(lab, C0, &["--to", &vip, "--requests", "20"]).expect("client");
+        assert_split(&t, &[10, 10]);
+        tests::lvsd::stop_clean(lab, &mut lvsd).expect("clean exit");
     });
 }
