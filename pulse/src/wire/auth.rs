@@ -20,13 +20,14 @@
 //! not reported as oversized); length ≠ 60 → `Truncated`/`Oversized`; cluster id →
 //! `WrongCluster` (checked before the MAC, from unauthenticated bytes, only to tell an operator
 //! "another pair's heartbeat" apart from "wrong key": both are dropped); MAC (constant-time) →
-//! `BadMac`; role, state, flags → `Garbled`; freshness → `Stale` or `Replayed`.
+//! `BadMac`; role, state, flags → `Garbled`; freshness → `Stale`, `Replayed` or `Reordered`.
 //!
 //! Freshness is judged on `(boot id, sequence)`: a higher boot id starts a new window; a lower
 //! one is `Stale`. Within a boot id a [`ReplayWindow`] of [`WINDOW`] sequence numbers accepts
-//! reordered heartbeats once each (RFC 4303 §3.4.3). The boot id must therefore grow across
-//! restarts of the sender: the shell uses a counter kept on disk or the wall-clock time in
-//! microseconds at start-up. A partner whose boot id went backwards is rejected as `Stale`
+//! reordered heartbeats once each (RFC 4303 §3.4.3), but the [`Receiver`] passes on only a
+//! heartbeat newer than all before it (an older one is `Reordered`: a late "active" must not
+//! undo a newer "standby"). The boot id must grow across restarts of the sender: the shell
+//! uses a counter kept on disk or the wall-clock time in microseconds at start-up. A partner whose boot id went backwards is rejected as `Stale`
 //! until [`Receiver::reset`] is called (an operator action, e.g. restarting pulse).
 
 use ring::hmac;
@@ -103,6 +104,16 @@ pub enum AuthError {
     /// Older than the replay window, or from an earlier boot of the sender.
     #[error("stale heartbeat: boot {boot_id} sequence {sequence}")]
     Stale {
+        /// Boot id received.
+        boot_id: u64,
+        /// Sequence received.
+        sequence: u64,
+    },
+    /// Authentic and not seen before, but older than a heartbeat already accepted: it carries
+    /// no news and acting on its state would undo the newer one. Recorded in the window (a
+    /// second copy is `Replayed`) and dropped.
+    #[error("reordered heartbeat: boot {boot_id} sequence {sequence} arrived after a newer one")]
+    Reordered {
         /// Boot id received.
         boot_id: u64,
         /// Sequence received.
@@ -353,6 +364,14 @@ impl ReplayWindow {
         Ok(())
     }
 
+    /// Whether `(boot_id, sequence)` is newer than everything accepted so far.
+    pub fn is_newest(&self, boot_id: u64, sequence: u64) -> bool {
+        match self.top {
+            None => true,
+            Some((boot, highest)) => boot_id > boot || (boot_id == boot && sequence > highest),
+        }
+    }
+
     /// Checks, then records `(boot_id, sequence)` as received.
     pub fn accept(&mut self, boot_id: u64, sequence: u64) -> Result<(), AuthError> {
         self.check(boot_id, sequence)?;
@@ -438,6 +457,9 @@ impl Receiver {
     }
 
     /// Parses and authenticates a datagram; on success it is recorded in the replay window.
+    /// Only the newest heartbeat so far is returned: an authentic older one that arrives late
+    /// is recorded and reported as [`AuthError::Reordered`], so the machine never acts on a
+    /// state the partner has since left.
     /// The window is checked before the MAC (cheap rejection) and updated only after it.
     pub fn receive(&mut self, datagram: &[u8]) -> Result<Repr, AuthError> {
         let packet = Packet::new_checked(datagram)?;
@@ -449,7 +471,14 @@ impl Receiver {
                 Err(e)
             })?;
         let repr = Repr::parse(&packet, &self.key, self.cluster_id)?;
+        let newest = self.window.is_newest(repr.boot_id, repr.sequence);
         self.window.accept(repr.boot_id, repr.sequence)?;
+        if !newest {
+            return Err(AuthError::Reordered {
+                boot_id: repr.boot_id,
+                sequence: repr.sequence,
+            });
+        }
         Ok(repr)
     }
 }
@@ -538,15 +567,18 @@ mod tests {
     }
 
     #[test]
-    fn window_accepts_reordering_once_and_drops_stale() {
+    fn window_records_reordering_once_and_drops_stale() {
         let mut tx = Sender::new(key(1), Role::Backup, 1, 5);
         let frames: Vec<_> = (0..100).map(|_| tx.heartbeat(PeerState::Active)).collect();
         let mut rx = Receiver::new(key(1), 1);
         assert!(rx.receive(&frames[10]).is_ok());
         assert!(rx.receive(&frames[12]).is_ok());
         assert!(
-            rx.receive(&frames[11]).is_ok(),
-            "reordered, inside the window"
+            matches!(
+                rx.receive(&frames[11]),
+                Err(AuthError::Reordered { sequence: 11, .. })
+            ),
+            "authentic, inside the window, but older than 12"
         );
         assert!(matches!(
             rx.receive(&frames[11]),
@@ -557,7 +589,14 @@ mod tests {
             rx.receive(&frames[12]),
             Err(AuthError::Stale { sequence: 12, .. })
         ));
-        assert!(rx.receive(&frames[27]).is_ok(), "90 - 27 = 63 < 64");
+        assert!(
+            matches!(rx.receive(&frames[27]), Err(AuthError::Reordered { .. })),
+            "90 - 27 = 63 < 64: inside the window"
+        );
+        assert!(matches!(
+            rx.receive(&frames[27]),
+            Err(AuthError::Replayed { .. })
+        ));
         assert!(matches!(
             rx.receive(&frames[26]),
             Err(AuthError::Stale { .. })
