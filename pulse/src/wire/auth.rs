@@ -20,7 +20,7 @@
 //! not reported as oversized); length ≠ 60 → `Truncated`/`Oversized`; cluster id →
 //! `WrongCluster` (checked before the MAC, from unauthenticated bytes, only to tell an operator
 //! "another pair's heartbeat" apart from "wrong key": both are dropped); MAC (constant-time) →
-//! `BadMac`; role, state, flags → `Garbled`; freshness → `Stale`, `Replayed` or `Reordered`.
+//! `BadMac`; role, state, flags → `Garbled`; the partner's role → `WrongRole`; freshness → `Stale`, `Replayed` or `Reordered`.
 //!
 //! Freshness is judged on `(boot id, sequence)`: a higher boot id starts a new window; a lower
 //! one is `Stale`. Within a boot id a [`ReplayWindow`] of [`WINDOW`] sequence numbers accepts
@@ -108,6 +108,15 @@ pub enum AuthError {
         boot_id: u64,
         /// Sequence received.
         sequence: u64,
+    },
+    /// Authentic, but the sender claims our own role: both directors are configured as
+    /// primary (or both as backup), which would defeat the split-brain rule.
+    #[error("partner announces role {got:?}, expected {want:?}: check primary/backup in lvs.cf")]
+    WrongRole {
+        /// Role announced.
+        got: Role,
+        /// The partner's role from our configuration.
+        want: Role,
     },
     /// Authentic and not seen before, but older than a heartbeat already accepted: it carries
     /// no news and acting on its state would undo the newer one. Recorded in the window (a
@@ -438,15 +447,17 @@ impl Sender {
 pub struct Receiver {
     key: AuthKey,
     cluster_id: u32,
+    partner: Role,
     window: ReplayWindow,
 }
 
 impl Receiver {
-    /// A receiver for one pair.
-    pub fn new(key: AuthKey, cluster_id: u32) -> Self {
+    /// A receiver for one pair, expecting heartbeats from a partner in role `partner`.
+    pub fn new(key: AuthKey, cluster_id: u32, partner: Role) -> Self {
         Receiver {
             key,
             cluster_id,
+            partner,
             window: ReplayWindow::default(),
         }
     }
@@ -471,6 +482,12 @@ impl Receiver {
                 Err(e)
             })?;
         let repr = Repr::parse(&packet, &self.key, self.cluster_id)?;
+        if repr.role != self.partner {
+            return Err(AuthError::WrongRole {
+                got: repr.role,
+                want: self.partner,
+            });
+        }
         let newest = self.window.is_newest(repr.boot_id, repr.sequence);
         self.window.accept(repr.boot_id, repr.sequence)?;
         if !newest {
@@ -516,7 +533,7 @@ mod tests {
     fn each_rejection_has_its_variant() {
         let mut tx = Sender::new(key(1), Role::Primary, 9, 100);
         let good = tx.heartbeat(PeerState::Standby);
-        let mut rx = Receiver::new(key(1), 9);
+        let mut rx = Receiver::new(key(1), 9, Role::Primary);
 
         assert_eq!(
             rx.receive(&good[..3]),
@@ -547,7 +564,7 @@ mod tests {
         let mut bad = good;
         bad[25] ^= 1;
         assert_eq!(rx.receive(&bad), Err(AuthError::BadMac));
-        let mut other = Receiver::new(key(2), 9);
+        let mut other = Receiver::new(key(2), 9, Role::Primary);
         assert_eq!(other.receive(&good), Err(AuthError::BadMac));
         // Garbled fields behind a valid MAC (a buggy or future sender with our key).
         let mut bad = good;
@@ -555,6 +572,15 @@ mod tests {
         let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &[1; 32]), &bad[..28]);
         bad[28..].copy_from_slice(tag.as_ref());
         assert_eq!(rx.receive(&bad), Err(AuthError::Garbled { what: "state" }));
+
+        let mut backup_rx = Receiver::new(key(1), 9, Role::Backup);
+        assert_eq!(
+            backup_rx.receive(&good),
+            Err(AuthError::WrongRole {
+                got: Role::Primary,
+                want: Role::Backup
+            })
+        );
 
         assert_eq!(rx.receive(&good).map(|r| r.state), Ok(PeerState::Standby));
         assert_eq!(
@@ -570,7 +596,7 @@ mod tests {
     fn window_records_reordering_once_and_drops_stale() {
         let mut tx = Sender::new(key(1), Role::Backup, 1, 5);
         let frames: Vec<_> = (0..100).map(|_| tx.heartbeat(PeerState::Active)).collect();
-        let mut rx = Receiver::new(key(1), 1);
+        let mut rx = Receiver::new(key(1), 1, Role::Backup);
         assert!(rx.receive(&frames[10]).is_ok());
         assert!(rx.receive(&frames[12]).is_ok());
         assert!(
@@ -645,7 +671,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..128)) {
-            let mut rx = Receiver::new(key(3), 1);
+            let mut rx = Receiver::new(key(3), 1, Role::Primary);
             let _ = rx.receive(&bytes);
             let _ = super::super::piranha::Repr::parse_lvs(&bytes);
             let _ = super::super::classify(&bytes);
@@ -656,7 +682,7 @@ mod tests {
             let repr = Repr { role: Role::Primary, state: PeerState::Active, cluster_id: 1, boot_id: 2, sequence: seq };
             let mut b = repr.to_bytes(&key(3));
             b[i] ^= x;
-            let mut rx = Receiver::new(key(3), 1);
+            let mut rx = Receiver::new(key(3), 1, Role::Primary);
             proptest::prop_assert!(rx.receive(&b).is_err());
         }
     }
