@@ -411,3 +411,85 @@ fn journal_seconds() {
     assert_eq!(secs(Duration::from_secs(5)), "5");
     assert_eq!(secs(Duration::from_millis(2500)), "2.5");
 }
+
+#[derive(Clone, Debug)]
+enum Input {
+    Heartbeat(bool),
+    Timeout,
+    LvsdDied,
+    LvsdRestarted,
+    Link(bool),
+    Shutdown,
+    Reload(u64),
+}
+
+fn input() -> impl proptest::strategy::Strategy<Value = Input> {
+    use proptest::prelude::*;
+    prop_oneof![
+        4 => any::<bool>().prop_map(Input::Heartbeat),
+        6 => Just(Input::Timeout),
+        1 => Just(Input::LvsdDied),
+        1 => Just(Input::LvsdRestarted),
+        1 => any::<bool>().prop_map(Input::Link),
+        1 => Just(Input::Shutdown),
+        1 => (1u64..200).prop_map(Input::Reload),
+    ]
+}
+
+proptest::proptest! {
+    /// Whatever the inputs: activations and deactivations alternate and match `is_active`;
+    /// never active while latched or shut down; after `handle_timeout(now)` the next deadline
+    /// lies in the future (no busy loop in the shell).
+    #[test]
+    fn actions_stay_consistent(
+        primary in proptest::bool::ANY,
+        steps in proptest::collection::vec((0u64..400, input()), 1..200),
+    ) {
+        let role = if primary { Role::Primary } else { Role::Backup };
+        let (mut m, out) = Machine::new(settings(role), t(0)).expect("valid");
+        let mut shadow = false;
+        let mut now = 0;
+        let follow = |shadow: &mut bool, out: &[Action]| -> Result<(), String> {
+            for a in out {
+                match a {
+                    Action::Activate { .. } if *shadow => return Err("activated twice".into()),
+                    Action::Deactivate { .. } if !*shadow => return Err("deactivated twice".into()),
+                    Action::Activate { .. } => *shadow = true,
+                    Action::Deactivate { .. } => *shadow = false,
+                    _ => {}
+                }
+            }
+            Ok(())
+        };
+        follow(&mut shadow, &out).map_err(proptest::test_runner::TestCaseError::fail)?;
+        for (dt, input) in steps {
+            now += dt;
+            let at = t(now);
+            let out = match input {
+                Input::Heartbeat(active) => m.handle_heartbeat(
+                    at,
+                    if active { PeerState::Active } else { PeerState::Standby },
+                ),
+                Input::Timeout => m.handle_timeout(at),
+                Input::LvsdDied => m.handle_lvsd_died(at),
+                Input::LvsdRestarted => m.handle_lvsd_restarted(at),
+                Input::Link(up) => m.handle_link(at, up),
+                Input::Shutdown => m.handle_shutdown(at),
+                Input::Reload(k) => {
+                    let s = Settings {
+                        keepalive: Duration::from_millis(k),
+                        deadtime: Duration::from_millis(3 * k),
+                        ..settings(role)
+                    };
+                    m.handle_reload(at, s).expect("valid")
+                }
+            };
+            follow(&mut shadow, &out).map_err(proptest::test_runner::TestCaseError::fail)?;
+            proptest::prop_assert_eq!(shadow, m.is_active());
+            proptest::prop_assert!(!(m.is_active() && m.is_latched()));
+            if matches!(input, Input::Timeout) {
+                proptest::prop_assert!(m.poll_timeout().is_none_or(|d| d > at));
+            }
+        }
+    }
+}
