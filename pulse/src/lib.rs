@@ -1,8 +1,19 @@
 //! `pulse`: heartbeats with the partner director, decides who is active, brings the VIPs up and supervises lvsd.
 //!
-//! Not built yet: this crate's state machine and I/O shell arrive with a later issue.
-//! Until then [`run`] refuses with [`NotImplemented`] so that nothing pretends to work.
+//! Map of the crate:
+//! - [`wire`]: heartbeat formats (Piranha's 4-byte magic; the authenticated format with a
+//!   replay window). Pure parsing and emitting.
+//! - [`machine`]: the sans-IO failover state machine (Piranha's LVS-mode table plus
+//!   deterministic split-brain resolution, a last "stopped" heartbeat on shutdown, reload).
+//! - [`time`]: the [`time::Instant`] that callers pass in.
+//!
+//! Not built yet: the I/O shell (sockets, signals, lvsd supervision, VIP takeover). Until it
+//! arrives [`run`] refuses with [`NotImplemented`] so that nothing pretends to work.
 #![forbid(unsafe_code)]
+
+pub mod machine;
+pub mod time;
+pub mod wire;
 
 /// The error every entry point of this crate returns until the feature is built.
 #[derive(Debug, thiserror::Error)]
