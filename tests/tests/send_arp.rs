@@ -6,6 +6,7 @@
 //!   for the VIP to that MAC.
 //! - Piranha's form sends one frame to TARG_MAC carrying SRC_MAC, whatever the interface's
 //!   own address, and the client's neighbour entry follows it.
+//! - `--request` sends the RFC 5227 announcement: opcode 1, target MAC zero.
 //! - A missing interface exits 1, naming it.
 //!
 //! Needs root; skips otherwise. Run `cargo build -p send-arp` first (see `tests::bin`).
@@ -172,6 +173,14 @@ fn send_arp_short_and_piranha_forms_reach_the_client() {
             "client's entry follows the announced MAC: {:?}",
             neighbour_mac(lab, vip)
         );
+
+        // --request: the RFC 5227 announcement (opcode 1, target MAC zero).
+        let (out, frames) = send_and_capture(lab, vip, &["-i", "eth0", &vip_s, "--request"]);
+        assert_sent(&out);
+        let mut want = piranha_frame([0xff; 6], director_mac, vip);
+        want[21] = 1;
+        want[32..38].fill(0);
+        assert_eq!(frames, vec![want]);
 
         // No such interface: exit 1, the interface named.
         let out = lab
