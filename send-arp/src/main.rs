@@ -1,24 +1,23 @@
-//! `send-arp` binary: thin shell over the library (see `docs/ARCHITECTURE.md`).
+//! `send-arp` binary: parses the command line and calls the library (`docs/send-arp.md`).
+//!
+//! Exit status: 0 frames sent, 1 failure (interface, socket, send), 2 usage error.
 
-use clap::Parser;
+use std::process::ExitCode;
 
-/// sends gratuitous ARP for a floating address; accepts Piranha's send_arp arguments.
-#[derive(Debug, Parser)]
-#[command(name = "send-arp", version)]
-struct Args {
-    /// Arguments for the future implementation; accepted so that Piranha-style command
-    /// lines reach the "not implemented" message instead of a usage error.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    rest: Vec<String>,
-}
+use clap::{CommandFactory, Parser, error::ErrorKind};
+use send_arp::Cli;
 
-fn main() -> std::process::ExitCode {
-    let _args = Args::parse();
-    match send_arp::run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+fn main() -> ExitCode {
+    let cli = Cli::parse(); // exits 2 with the usage on a malformed command line
+    let invocation = match cli.invocation() {
+        Ok(invocation) => invocation,
+        Err(e) => Cli::command().error(ErrorKind::ValueValidation, e).exit(),
+    };
+    match send_arp::run(&invocation) {
+        Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{e}");
-            std::process::ExitCode::from(1)
+            eprintln!("send-arp: {e}");
+            ExitCode::from(1)
         }
     }
 }

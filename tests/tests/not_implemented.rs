@@ -4,7 +4,7 @@ use std::process::Command;
 
 #[test]
 fn later_binaries_say_not_implemented_and_fail() {
-    for name in ["pulse", "send-arp", "lvsadm"] {
+    for name in ["pulse", "lvsadm"] {
         let out = Command::new(tests::bin(name))
             .args(["-c", "/etc/sysconfig/ha/lvs.cf"])
             .output()

@@ -90,6 +90,8 @@ use thiserror::Error;
 
 pub use bpf::{Steering, XdpMode, XdpModeChoice};
 pub use frame::{FrameBuf, FrameHandler, Ingress, Verdict};
+/// A raw AF_PACKET socket on one interface (send-arp's gratuitous ARP; lab capture).
+pub use sys::net::PacketSocket;
 pub use xdp::{Datapath, DatapathConfig, DatapathStats, Queues, Waker};
 
 /// Errors of the I/O layer.

@@ -4,10 +4,10 @@
 use std::ffi::CString;
 use std::io;
 use std::mem::size_of;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 #[cfg(any(test, feature = "testing"))]
-use std::{fs::File, os::fd::AsFd, path::Path};
+use std::{fs::File, path::Path};
 
 use super::cvt_int;
 
@@ -103,26 +103,35 @@ pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> io::R
     Ok(pfds.iter().map(|p| p.revents != 0).collect())
 }
 
-#[cfg(any(test, feature = "testing"))]
-/// A raw AF_PACKET socket bound to one interface, all protocols.
+/// A raw AF_PACKET socket bound to one interface: all protocols ([`PacketSocket::bind`], for
+/// capture and injection) or none ([`PacketSocket::sender`], for sending only).
 #[derive(Debug)]
 pub struct PacketSocket {
     fd: OwnedFd,
 }
 
-#[cfg(any(test, feature = "testing"))]
 const ETH_P_ALL_BE: u16 = (libc::ETH_P_ALL as u16).to_be();
 
-#[cfg(any(test, feature = "testing"))]
 impl PacketSocket {
-    /// socket(AF_PACKET, SOCK_RAW) bound to `ifindex`.
+    /// socket(AF_PACKET, SOCK_RAW) bound to `ifindex`, receiving every protocol.
     pub fn bind(ifindex: u32) -> io::Result<PacketSocket> {
+        Self::open(ifindex, ETH_P_ALL_BE)
+    }
+
+    /// socket(AF_PACKET, SOCK_RAW) bound to `ifindex` with protocol 0: it sends complete
+    /// Ethernet frames and receives nothing, so no traffic queues up on it.
+    pub fn sender(ifindex: u32) -> io::Result<PacketSocket> {
+        Self::open(ifindex, 0)
+    }
+
+    /// `protocol_be`: an ethertype in network byte order, or 0 for "receive nothing".
+    fn open(ifindex: u32, protocol_be: u16) -> io::Result<PacketSocket> {
         // SAFETY: plain socket(2) call; checked before use.
         let raw = unsafe {
             libc::socket(
                 libc::AF_PACKET,
                 libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                ETH_P_ALL_BE as libc::c_int,
+                libc::c_int::from(protocol_be),
             )
         };
         cvt_int(raw)?;
@@ -130,7 +139,7 @@ impl PacketSocket {
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         let sll = libc::sockaddr_ll {
             sll_family: libc::AF_PACKET as u16,
-            sll_protocol: ETH_P_ALL_BE,
+            sll_protocol: protocol_be,
             sll_ifindex: ifindex as libc::c_int,
             sll_hatype: 0,
             sll_pkttype: 0,
