@@ -13,7 +13,9 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut rx = Receiver::new(key, 7, Role::Primary);
-    let (n, rest) = data.split_first().map_or((1, data), |(n, r)| (*n as usize % 8 + 1, r));
+    let (n, rest) = data
+        .split_first()
+        .map_or((1, data), |(n, r)| (*n as usize % 8 + 1, r));
     let chunk = rest.len().div_ceil(n).max(1);
     for datagram in rest.chunks(chunk) {
         match classify(datagram) {
