@@ -51,6 +51,11 @@ struct Args {
     /// Start no health checkers: every active real server counts as up.
     #[arg(long)]
     no_nannies: bool,
+    /// Start as the standby of a director pair: the table is programmed and the nannies
+    /// probe, but nothing is steered to the engine until `PUT /v1/role {"role":"active"}`
+    /// (what pulse does on takeover).
+    #[arg(long)]
+    standby: bool,
 }
 
 fn main() -> ExitCode {
@@ -83,6 +88,7 @@ fn daemon(args: &Args) -> ExitCode {
         no_nannies: args.no_nannies,
         verbose: args.verbose,
         nodaemon: args.nodaemon,
+        standby: args.standby,
     };
     if args.test_start {
         return match lvsd::daemon::test_start(&opts) {

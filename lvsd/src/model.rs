@@ -15,7 +15,10 @@
 //!   no real server of the service is up (Piranha's intent, lvsd.c `checkClientMonitor`,
 //!   which in 0.8.6 never worked); it leaves as soon as one is up again;
 //! - a reload keeps the health of every real server that is still configured, with the same
-//!   (service, address, port), so a server its nanny holds down stays down.
+//!   (service, address, port), so a server its nanny holds down stays down;
+//! - the role (set by pulse) decides whether the desired table is also *steered*: a standby
+//!   director holds the same table and its nannies probe, but no packet reaches its engine,
+//!   so a takeover is one steering update on a table that is already healthy.
 //!
 //! Pure: no I/O, no clock, never panics.
 
@@ -24,7 +27,7 @@ use std::net::SocketAddrV4;
 
 use ipvs_core::service::ServiceKey;
 
-use crate::control::api::{MAX_WEIGHT, ServerPatch, ServerState, ServiceId};
+use crate::control::api::{MAX_WEIGHT, Role, ServerPatch, ServerState, ServiceId};
 use crate::desired::{DesiredDest, DesiredTable, desired_table};
 use crate::lvscf::Config;
 
@@ -63,6 +66,8 @@ pub enum Command {
     },
     /// A new configuration (SIGHUP).
     Reload(Box<Config>),
+    /// pulse switches the director between active and standby.
+    SetRole(Role),
 }
 
 /// Why a command was refused (the model is unchanged).
@@ -98,6 +103,8 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// The role changed.
+    Role(Role),
     /// A real server's run-time weight changed.
     ServerWeight {
         /// Service section name.
@@ -118,6 +125,7 @@ pub struct Director {
     /// Each service's sorry server, computed with `base` (looked up on every sync).
     sorry: BTreeMap<ServiceKey, DesiredDest>,
     health: BTreeMap<(ServiceKey, SocketAddrV4), Health>,
+    role: Role,
 }
 
 impl Director {
@@ -131,6 +139,7 @@ impl Director {
             base,
             sorry,
             health: BTreeMap::new(),
+            role: Role::Active,
         }
     }
 
@@ -169,7 +178,21 @@ impl Director {
                 self.reload(*config);
                 Ok(Vec::new())
             }
+            Command::SetRole(role) => {
+                let changed = role != self.role;
+                self.role = role;
+                Ok(if changed {
+                    vec![Event::Role(role)]
+                } else {
+                    Vec::new()
+                })
+            }
         }
+    }
+
+    /// Active (steered, forwarding) or standby (programmed and probed, not steered).
+    pub fn role(&self) -> Role {
+        self.role
     }
 
     fn set_server(
@@ -456,6 +479,21 @@ mod tests {
             })
             .expect("ok");
         assert_eq!(ev.len(), 2, "{ev:?}");
+    }
+
+    #[test]
+    fn the_role_changes_only_by_command_and_reports_once() {
+        let mut d = director(CF);
+        assert_eq!(d.role(), Role::Active);
+        let ev = d.apply(Command::SetRole(Role::Standby)).expect("ok");
+        assert_eq!(ev, [Event::Role(Role::Standby)]);
+        assert!(
+            d.apply(Command::SetRole(Role::Standby))
+                .expect("ok")
+                .is_empty()
+        );
+        // The table itself does not depend on the role (only its steering does).
+        assert_eq!(weights(&d), [(11, 3), (12, 1)]);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::net::SocketAddrV4;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use lvsd::control::api::{ServerPatch, ServerState, ServiceId};
+use lvsd::control::api::{Role as HaRole, ServerPatch, ServerState, ServiceId};
 use lvsd::control::client::Client;
 use tests::lab::{Lab, Mode, Role, privileged};
 use tests::lvsd::{Cf, READY, READY_TIMEOUT, Virtual, assert_split, http, socket_path, spawn};
@@ -287,6 +287,52 @@ fn a_quiesced_server_keeps_its_connections_a_removed_one_does_not() {
         })
         .expect("client");
         assert!(t.ok >= 3 && t.ok < 30 && t.failed > 0, "{t:?}");
+        tests::lvsd::stop_clean(lab, &mut lvsd).expect("clean exit");
+    });
+}
+
+#[test]
+fn a_standby_director_is_programmed_but_steers_nothing_until_made_active() {
+    if !privileged("a_standby_director_is_programmed_but_steers_nothing") {
+        return;
+    }
+    lab().run(|lab| {
+        let _http = lab.start_http(80).expect("http servers");
+        let cf = Cf::new("nat").virtual_(Virtual::http(lab, "rr").servers(lab, &[1, 1, 1]));
+        let mut lvsd =
+            spawn(lab, &cf.render(lab), &["--no-nannies", "--standby"]).expect("spawn");
+        lvsd.wait_for_log(READY, READY_TIMEOUT).expect("lvsd starts");
+        let api = Client::new(socket_path(lab));
+        assert_eq!(api.role().expect("GET role"), HaRole::Standby);
+        // The table is programmed…
+        let view = api.services().expect("services");
+        assert!(view[0].servers.iter().all(|s| s.in_table), "{view:?}");
+        // …but nothing reaches the engine: the director's own stack refuses VIP:80.
+        let vip = format!("{}:80", lab.vip());
+        let quick = ["--to", vip.as_str(), "--requests", "3", "--timeout-ms", "500"];
+        let t = http(lab, C0, &quick).expect("client");
+        assert_eq!((t.ok, t.failed), (0, 3), "{t:?}");
+
+        // pulse's takeover: active, and the very next connections are served.
+        assert_eq!(api.set_role(HaRole::Active).expect("PUT role"), HaRole::Active);
+        let t = http(lab, C0, &["--to", &vip, "--requests", "30"]).expect("client");
+        assert_split(&t, &[10, 10, 10]);
+        assert_eq!(api.status().expect("status").role, HaRole::Active);
+
+        // Back to standby (pulse releasing).
+        api.set_role(HaRole::Standby).expect("PUT role");
+        let t = http(lab, C0, &quick).expect("client");
+        assert_eq!(t.ok, 0, "{t:?}");
+        assert_eq!(
+            raw_status(
+                &api,
+                "PUT /v1/role HTTP/1.1\r\nHost: x\r\nContent-Length: 18\r\n\r\n{\"role\":\"primary\"}"
+            ),
+            400
+        );
+        let log = lvsd.log();
+        assert!(log.contains("lvsd is now active"), "{log}");
+        assert!(log.contains("lvsd is now standby"), "{log}");
         tests::lvsd::stop_clean(lab, &mut lvsd).expect("clean exit");
     });
 }

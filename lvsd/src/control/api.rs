@@ -11,6 +11,8 @@
 //! | GET | `/v1/services/{service}` | → [`ServiceView`] |
 //! | GET | `/v1/services/{service}/servers/{rip}:{rport}` | → [`ServerView`] |
 //! | PATCH | `/v1/services/{service}/servers/{rip}:{rport}` | [`ServerPatch`] → [`ServerView`] |
+//! | GET | `/v1/role` | → [`RoleView`] |
+//! | PUT | `/v1/role` | [`RoleView`] → [`RoleView`] |
 //!
 //! `{service}` is a [`ServiceId`]: `tcp:VIP:PORT`, `udp:VIP:PORT` or `fwmark:MARK`. Errors
 //! answer with a status (400 malformed, 404 unknown, 405 method, 408 request too slow, 413
@@ -151,6 +153,34 @@ pub struct ServerPatch {
 /// Largest weight the API accepts (ipvsadm's range).
 pub const MAX_WEIGHT: u32 = 65535;
 
+/// The director's role in the pair (set by pulse).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Forwarding: the virtual services are steered to the engine.
+    Active,
+    /// Ready but not forwarding: the table is programmed and the nannies probe, so that a
+    /// takeover starts with a healthy table, but no packet is steered to the engine.
+    Standby,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Active => "active",
+            Role::Standby => "standby",
+        })
+    }
+}
+
+/// `GET`/`PUT /v1/role`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleView {
+    /// The role.
+    pub role: Role,
+}
+
 /// Traffic counters (`ipvsadm --stats`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatsView {
@@ -242,6 +272,8 @@ pub struct StatusView {
     pub nannies_running: usize,
     /// API requests refused (malformed, unknown, too slow).
     pub api_errors: u64,
+    /// Active or standby.
+    pub role: Role,
 }
 
 /// The body of every error answer.

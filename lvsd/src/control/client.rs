@@ -17,7 +17,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::api::{
-    self, ErrorBody, ServerPatch, ServerView, ServiceId, ServiceView, ServicesView, StatusView,
+    self, ErrorBody, Role, RoleView, ServerPatch, ServerView, ServiceId, ServiceView, ServicesView,
+    StatusView,
 };
 
 /// Why a call failed.
@@ -117,6 +118,22 @@ impl Client {
             &format!("/{}/services/{service}", api::VERSION),
             None,
         )
+    }
+
+    /// `GET /v1/role`.
+    pub fn role(&self) -> Result<Role, ClientError> {
+        self.call::<(), RoleView>("GET", &format!("/{}/role", api::VERSION), None)
+            .map(|v| v.role)
+    }
+
+    /// `PUT /v1/role`: pulse switches the director between active and standby.
+    pub fn set_role(&self, role: Role) -> Result<Role, ClientError> {
+        self.call::<_, RoleView>(
+            "PUT",
+            &format!("/{}/role", api::VERSION),
+            Some(&RoleView { role }),
+        )
+        .map(|v| v.role)
     }
 
     /// `PATCH /v1/services/{service}/servers/{rip}:{rport}`.

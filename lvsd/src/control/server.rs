@@ -28,7 +28,8 @@ use tokio::sync::{Semaphore, oneshot};
 use tracing::warn;
 
 use super::api::{
-    self, ErrorBody, ServerPatch, ServerView, ServiceId, ServiceView, ServicesView, StatusView,
+    self, ErrorBody, Role, RoleView, ServerPatch, ServerView, ServiceId, ServiceView, ServicesView,
+    StatusView,
 };
 
 /// Longest wait for a request's headers.
@@ -57,6 +58,10 @@ pub enum Op {
     Server(ServiceId, SocketAddrV4),
     /// `PATCH /v1/services/{id}/servers/{addr}`.
     Patch(ServiceId, SocketAddrV4, ServerPatch),
+    /// `GET /v1/role`.
+    Role,
+    /// `PUT /v1/role`.
+    SetRole(Role),
 }
 
 /// The worker's answer.
@@ -70,6 +75,8 @@ pub enum Reply {
     Service(Box<ServiceView>),
     /// One server.
     Server(Box<ServerView>),
+    /// The role.
+    Role(RoleView),
 }
 
 /// Why the worker refused.
@@ -246,6 +253,10 @@ async fn route(req: Request<Incoming>, worker: &WorkerHandle) -> Routed {
     let op = match segs.as_slice() {
         [v, rest @ ..] if *v == api::VERSION => match rest {
             ["status"] => get_only(&method, Op::Status)?,
+            ["role"] if method == Method::PUT => {
+                Op::SetRole(read_json::<RoleView>(req).await?.role)
+            }
+            ["role"] => get_only(&method, Op::Role)?,
             ["services"] => get_only(&method, Op::Services)?,
             ["services", id] => get_only(&method, Op::Service(service_id(id)?))?,
             ["services", id, "servers", addr] => {
@@ -253,7 +264,7 @@ async fn route(req: Request<Incoming>, worker: &WorkerHandle) -> Routed {
                 if method == Method::GET {
                     Op::Server(id, addr)
                 } else if method == Method::PATCH {
-                    Op::Patch(id, addr, read_patch(req).await?)
+                    Op::Patch(id, addr, read_json::<ServerPatch>(req).await?)
                 } else {
                     return Err(not_allowed(&method));
                 }
@@ -268,6 +279,7 @@ async fn route(req: Request<Incoming>, worker: &WorkerHandle) -> Routed {
         Ok(Reply::Services(v)) => serde_json::to_vec(&v),
         Ok(Reply::Service(v)) => serde_json::to_vec(&v),
         Ok(Reply::Server(v)) => serde_json::to_vec(&v),
+        Ok(Reply::Role(v)) => serde_json::to_vec(&v),
         Err(OpError::NotFound(m)) => return Err((StatusCode::NOT_FOUND, m)),
         Err(OpError::Invalid(m)) => return Err((StatusCode::UNPROCESSABLE_ENTITY, m)),
         Err(OpError::ShuttingDown) => {
@@ -311,7 +323,9 @@ fn server_addr(s: &str) -> Result<SocketAddrV4, (StatusCode, String)> {
     })
 }
 
-async fn read_patch(req: Request<Incoming>) -> Result<ServerPatch, (StatusCode, String)> {
+async fn read_json<T: serde::de::DeserializeOwned>(
+    req: Request<Incoming>,
+) -> Result<T, (StatusCode, String)> {
     let body = Limited::new(req.into_body(), api::MAX_BODY);
     let bytes = match tokio::time::timeout(BODY_TIMEOUT, body.collect()).await {
         Err(_) => {

@@ -47,6 +47,7 @@ use ipvs_core::ipvs::{Ipvs, IpvsConfig, IpvsError};
 use ipvs_core::time::Instant;
 use tracing::{error, info, warn};
 
+use crate::control::api::Role;
 use crate::control::server::{self, ApiCounters, OpError, WorkerHandle, WorkerRequest};
 use crate::lvscf::{self, Config, LvsCfError, SystemLookup};
 use crate::model::{Command, Director};
@@ -89,6 +90,8 @@ pub struct Options {
     pub verbose: bool,
     /// Pass `--nodaemon` to nannies.
     pub nodaemon: bool,
+    /// Start as standby (pulse switches it to active through the API).
+    pub standby: bool,
 }
 
 /// Why lvsd stopped with an error.
@@ -349,6 +352,10 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         socket: opts.socket.clone(),
     };
     let mut state = State::new(director, nanny);
+    if opts.standby {
+        // Programmed and probed, not steered, until pulse says active (PUT /v1/role).
+        let _ = state.director.apply(Command::SetRole(Role::Standby));
+    }
     state.start(&mut engine)?;
 
     let epoch = std::time::Instant::now();
@@ -429,8 +436,10 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
     info!(
         services = state.actual().services.len(),
         socket = %opts.socket.display(),
-        "lvsd: forwarding on {}",
-        modes.join(", ")
+        role = %state.director.role(),
+        "lvsd: forwarding on {} ({})",
+        modes.join(", "),
+        state.director.role()
     );
 
     let mut outcome = Ok(());

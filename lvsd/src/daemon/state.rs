@@ -19,7 +19,8 @@ use ipvs_core::types::{ForwardMethod, Protocol};
 use tracing::{error, info, warn};
 
 use crate::control::api::{
-    ServerState, ServerView, ServiceId, ServiceView, ServicesView, StatsView, StatusView,
+    Role, RoleView, ServerState, ServerView, ServiceId, ServiceView, ServicesView, StatsView,
+    StatusView,
 };
 use crate::control::server::{Op, OpError, Reply};
 use crate::desired::{DesiredService, DesiredTable, ServiceKey};
@@ -122,9 +123,10 @@ impl State {
         Ok(())
     }
 
-    /// Brings the engine and the steering maps to the model's desired table. On a refused
-    /// engine change the rest is skipped and `actual` stays at what was applied before it
-    /// (the next sync retries).
+    /// Brings the engine and the steering maps to the model's desired table (steered only
+    /// while the role is active). On a refused engine change the rest of the changes is
+    /// skipped and `actual` becomes what the engine really holds, so the next sync retries
+    /// the difference.
     pub fn sync(&mut self, engine: &mut Engine, steering: Option<&Steering>) {
         let mut desired = self.director.desired();
         let changes = program::diff(&self.actual, &desired);
@@ -137,7 +139,10 @@ impl State {
             desired = program::engine_table(engine.ipvs(), &desired);
         }
         if let Some(steering) = steering {
-            let want = steer_set(&desired);
+            let want = match self.director.role() {
+                Role::Active => steer_set(&desired),
+                Role::Standby => BTreeSet::new(),
+            };
             for e in want.difference(&self.steered) {
                 steer_one(steering, *e, true);
             }
@@ -203,6 +208,10 @@ impl State {
                     weight,
                 } => info!(service = %service, rs = %server, weight,
                     "real server {server} of {service}: weight {weight}"),
+                Event::Role(role) => info!(role = %role, "lvsd is now {role}: {}", match role {
+                    Role::Active => "virtual services are steered to the engine",
+                    Role::Standby => "nothing is steered; the table and the nannies stay ready",
+                }),
             }
         }
         self.sync(engine, steering);
@@ -272,7 +281,18 @@ impl State {
                 connections: engine.ipvs().conns().len(),
                 nannies_running: extra.nannies_running,
                 api_errors: extra.api_errors,
+                role: self.director.role(),
             })),
+            Op::Role => Ok(Reply::Role(RoleView {
+                role: self.director.role(),
+            })),
+            Op::SetRole(role) => {
+                self.command(Command::SetRole(role), engine, steering)
+                    .map_err(|e| OpError::Invalid(e.to_string()))?;
+                Ok(Reply::Role(RoleView {
+                    role: self.director.role(),
+                }))
+            }
             Op::Services => Ok(Reply::Services(ServicesView {
                 services: self
                     .director
