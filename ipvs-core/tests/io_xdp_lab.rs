@@ -405,3 +405,42 @@ fn generic_mode_and_transmit_on_another_interface() {
     );
     assert!(stats.tx >= 1 && stats.tx_failed == 0, "{stats:?}");
 }
+
+/// `Waker::wake` from another thread ends a `poll` that would otherwise sleep its whole
+/// timeout (what lvsd's control thread does for every API command), and a wake-up given
+/// before the poll is not lost.
+#[test]
+fn a_waker_ends_a_sleeping_poll() {
+    if !can_run() {
+        return;
+    }
+    let lab = Lab::new();
+    let ns = lab.director.name().to_owned();
+    let worker = thread::spawn(move || -> Result<(Duration, Duration), String> {
+        lab::enter_netns(&ns).map_err(|e| e.to_string())?;
+        let mut dp = Datapath::new(&DatapathConfig::new(["vd"])).map_err(|e| e.to_string())?;
+        let mut handler =
+            |_: ipvs_core::io::Ingress, _: &mut ipvs_core::io::FrameBuf<'_>| Verdict::NotMine;
+        // Woken from another thread while asleep.
+        let waker = dp.waker();
+        let t = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(100));
+            waker.wake();
+        });
+        let t0 = Instant::now();
+        dp.poll(Some(Duration::from_secs(20)), &mut handler)
+            .map_err(|e| e.to_string())?;
+        let woken = t0.elapsed();
+        t.join().map_err(|_| "waker thread")?;
+        // Woken before the poll: it returns at once instead of sleeping.
+        dp.waker().wake();
+        let t0 = Instant::now();
+        dp.poll(Some(Duration::from_secs(20)), &mut handler)
+            .map_err(|e| e.to_string())?;
+        Ok((woken, t0.elapsed()))
+    });
+    let (woken, early) = worker.join().expect("worker").expect("data path");
+    // Not timing assertions: without the waker each poll sleeps its full 20 s.
+    assert!(woken < Duration::from_secs(10), "woken after {woken:?}");
+    assert!(early < Duration::from_secs(10), "returned after {early:?}");
+}
