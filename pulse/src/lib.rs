@@ -5,12 +5,14 @@
 //!   replay window). Pure parsing and emitting.
 //! - [`machine`]: the sans-IO failover state machine (Piranha's LVS-mode table plus
 //!   deterministic split-brain resolution, a last "stopped" heartbeat on shutdown, reload).
+//! - [`key`]: reads and checks the shared heartbeat key file (`heartbeat_key` in lvs.cf).
 //! - [`time`]: the [`time::Instant`] that callers pass in.
 //!
 //! Not built yet: the I/O shell (sockets, signals, lvsd supervision, VIP takeover). Until it
 //! arrives [`run`] refuses with [`NotImplemented`] so that nothing pretends to work.
 #![forbid(unsafe_code)]
 
+pub mod key;
 pub mod machine;
 pub mod time;
 pub mod wire;
