@@ -5,6 +5,7 @@
 //!   replay window). Pure parsing and emitting.
 //! - [`machine`]: the sans-IO failover state machine (Piranha's LVS-mode table plus
 //!   deterministic split-brain resolution, a last "stopped" heartbeat on shutdown, reload).
+//! - [`config`]: lvs.cf and the host's addresses → role, paths, port, machine settings, key.
 //! - [`key`]: reads and checks the shared heartbeat key file (`heartbeat_key` in lvs.cf).
 //! - [`time`]: the [`time::Instant`] that callers pass in.
 //!
@@ -12,6 +13,7 @@
 //! arrives [`run`] refuses with [`NotImplemented`] so that nothing pretends to work.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod key;
 pub mod machine;
 pub mod time;
