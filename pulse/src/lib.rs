@@ -5,14 +5,20 @@
 //!   replay window). Pure parsing and emitting.
 //! - [`machine`]: the sans-IO failover state machine (Piranha's LVS-mode table plus
 //!   deterministic split-brain resolution, a last "stopped" heartbeat on shutdown, reload).
+//! - [`config`]: lvs.cf and the host's addresses → role, paths, port, machine settings, key.
+//! - [`key`]: reads and checks the shared heartbeat key file (`heartbeat_key` in lvs.cf).
+//! - [`transport`]: the heartbeat sockets (public and private paths), drop reasons, counters.
 //! - [`time`]: the [`time::Instant`] that callers pass in.
 //!
-//! Not built yet: the I/O shell (sockets, signals, lvsd supervision, VIP takeover). Until it
+//! Not built yet: the daemon around them (poll loop, signals, lvsd supervision, VIP takeover). Until it
 //! arrives [`run`] refuses with [`NotImplemented`] so that nothing pretends to work.
 #![forbid(unsafe_code)]
 
+pub mod config;
+pub mod key;
 pub mod machine;
 pub mod time;
+pub mod transport;
 pub mod wire;
 
 /// The error every entry point of this crate returns until the feature is built.

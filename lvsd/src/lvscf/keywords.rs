@@ -50,6 +50,8 @@ pub const GLOBAL: &[(&str, Shape)] = &[
     ("ipvsadm", Shape::One),
     ("reservation_conflict_action", Shape::One),
     ("sync", Shape::One),
+    ("heartbeat_key", Shape::One),
+    ("cluster_id", Shape::One),
 ];
 
 /// `virtual` and `failover` keywords (Piranha parses both with the same code).

@@ -129,6 +129,13 @@ pub struct Global {
     pub reservation_conflict_action: Option<ReservationConflictAction>,
     /// `sync` (legacy, unused), default false.
     pub sync: bool,
+    /// `heartbeat_key` (extension): an absolute path to the file holding the shared key of the
+    /// authenticated heartbeat. Default none (Piranha's unauthenticated format). pulse reads
+    /// and checks the file itself (mode, length); the parser checks only the path's form.
+    pub heartbeat_key: Option<PathBuf>,
+    /// `cluster_id` (extension) 0..=4294967295, default 0: carried in authenticated
+    /// heartbeats so that two pairs sharing a network never take each other's.
+    pub cluster_id: u32,
     /// Line of every global keyword present, for messages about them.
     pub lines: BTreeMap<String, usize>,
 }
@@ -167,6 +174,8 @@ impl Default for Global {
             ipvsadm: PathBuf::from("/sbin/ipvsadm"),
             reservation_conflict_action: None,
             sync: false,
+            heartbeat_key: None,
+            cluster_id: 0,
             lines: BTreeMap::new(),
         }
     }

@@ -292,6 +292,17 @@ fn global(
                 )?);
             }
             "sync" => g.sync = ctx.boolean(s)?,
+            "heartbeat_key" => {
+                let path = no_blanks(ctx, s, "an absolute file path without blanks")?;
+                if !path.starts_with('/') {
+                    return Err(bad_value(ctx, s, "an absolute file path without blanks"));
+                }
+                g.heartbeat_key = Some(PathBuf::from(path));
+            }
+            "cluster_id" => {
+                let n = ctx.int(s, 0, i64::from(u32::MAX), "an integer in 0..=4294967295")?;
+                g.cluster_id = u32::try_from(n).expect("range-checked to 0..=u32::MAX");
+            }
             other => unreachable!("keyword {other:?} is in keywords::GLOBAL but not handled"),
         }
     }
