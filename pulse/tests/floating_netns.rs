@@ -3,6 +3,8 @@
 //! - takeover adds 198.18.0.10/24 labelled `eth0:1`, as `ip addr` shows; adding again
 //!   changes nothing; release removes it; removing again changes nothing;
 //! - a classful VIP without a netmask (lvs.cf mapping) and a /32 one on the same interface;
+//! - an address already held with another prefix and label is left alone by takeover and
+//!   removed by release;
 //! - a missing interface and a label of another interface are errors naming them.
 //!
 //! Needs root (creates namespaces); skips otherwise. Only 198.18.0.0/15 addresses, only in the
@@ -50,9 +52,13 @@ fn vip(last: u8, prefix_len: u8, label: &str) -> FloatingAddr {
     }
 }
 
-/// `ip addr show dev eth0` in the namespace: the lines of 198.18.0.0/15 addresses.
+/// `ip -n NS addr show dev eth0`: the lines of 198.18.0.0/15 addresses.
 fn shown(ns: &Netns) -> Vec<String> {
-    ns.exec(&["ip", "-4", "-o", "addr", "show", "dev", "eth0"])
+    shown_in(ns.name())
+}
+
+fn shown_in(ns: &str) -> Vec<String> {
+    ipvs_core::io::lab::run("ip", &["-n", ns, "-4", "-o", "addr", "show", "dev", "eth0"])
         .expect("ip addr show")
         .lines()
         .filter(|l| l.contains("198.18."))
@@ -202,5 +208,41 @@ fn missing_interface_and_foreign_label_are_refused_by_name() {
         matches!(foreign, AddressError::BadLabel { .. }),
         "{foreign:?}"
     );
+    assert!(shown(&ns).iter().all(|l| !l.contains("198.18.0.10")));
+}
+
+#[test]
+fn an_address_held_otherwise_is_left_on_takeover_and_removed_on_release() {
+    let Some(ns) = lab() else { return };
+    // Put there by an operator (or an older pulse) with another prefix and label.
+    ns.exec(&[
+        "ip",
+        "addr",
+        "add",
+        "198.18.0.10/32",
+        "dev",
+        "eth0",
+        "label",
+        "eth0:7",
+    ])
+    .expect("operator's address");
+    let a = vip(10, 24, "eth0:1");
+    let (added, removed) = in_netns(ns.name(), {
+        let ns = ns.name().to_owned();
+        move || {
+            let mut addrs = Addresses::new().expect("rtnetlink socket");
+            let added = addrs.add(&a).expect("add");
+            let lines = shown_in(&ns);
+            assert!(
+                line_of(&lines, "198.18.0.10/32").is_some_and(|l| l.contains(" eth0:7")),
+                "{lines:?}"
+            );
+            assert!(line_of(&lines, "198.18.0.10/24").is_none(), "{lines:?}");
+            (added, addrs.remove(&a).expect("remove"))
+        }
+    })
+    .expect("enter namespace");
+    assert_eq!(added, AddOutcome::AlreadyHeld);
+    assert_eq!(removed, RemoveOutcome::Removed);
     assert!(shown(&ns).iter().all(|l| !l.contains("198.18.0.10")));
 }
