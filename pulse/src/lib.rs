@@ -8,13 +8,19 @@
 //! - [`config`]: lvs.cf and the host's addresses → role, paths, port, machine settings, key.
 //! - [`key`]: reads and checks the shared heartbeat key file (`heartbeat_key` in lvs.cf).
 //! - [`transport`]: the heartbeat sockets (public and private paths), drop reasons, counters.
+//! - [`floating`]: lvs.cf → the floating addresses (VIPs, NAT router) held while active. Pure.
+//! - [`addresses`]: takeover and release: those addresses added and removed over rtnetlink,
+//!   labels (`eth0:1`) kept, idempotent.
 //! - [`time`]: the [`time::Instant`] that callers pass in.
 //!
-//! Not built yet: the daemon around them (poll loop, signals, lvsd supervision, VIP takeover). Until it
+//! Not built yet: the daemon around them (poll loop, signals, lvsd supervision, calling
+//! [`addresses`] on takeover and release). Until it
 //! arrives [`run`] refuses with [`NotImplemented`] so that nothing pretends to work.
 #![forbid(unsafe_code)]
 
+pub mod addresses;
 pub mod config;
+pub mod floating;
 pub mod key;
 pub mod machine;
 pub mod time;
