@@ -13,13 +13,13 @@
 //!   labels (`eth0:1`) kept, idempotent.
 //! - [`time`]: the [`time::Instant`] that callers pass in.
 //!
-//! Not built yet: the daemon around them (poll loop, signals, lvsd supervision, calling
-//! [`addresses`] on takeover and release). Until it
-//! arrives [`run`] refuses with [`NotImplemented`] so that nothing pretends to work.
+//! - [`daemon`]: the daemon around them: poll loop, signals, lvsd supervision, takeover and
+//!   release (addresses, gratuitous ARPs, lvsd's role, `active_cmd`/`inactive_cmd`).
 #![forbid(unsafe_code)]
 
 pub mod addresses;
 pub mod config;
+pub mod daemon;
 pub mod floating;
 pub mod key;
 pub mod machine;
@@ -27,17 +27,10 @@ pub mod time;
 pub mod transport;
 pub mod wire;
 
-/// The error every entry point of this crate returns until the feature is built.
+/// What is not built yet, refused in words an operator can act on.
 #[derive(Debug, thiserror::Error)]
 #[error("pulse: not implemented yet ({what})")]
 pub struct NotImplemented {
-    /// What is missing, in words an operator can act on.
+    /// What is missing.
     pub what: &'static str,
-}
-
-/// Entry point of the `pulse` binary.
-pub fn run() -> Result<(), NotImplemented> {
-    Err(NotImplemented {
-        what: "heartbeat, failover and VIP takeover come with the high-availability issue",
-    })
 }

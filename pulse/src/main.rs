@@ -1,24 +1,73 @@
 //! `pulse` binary: thin shell over the library (see `docs/ARCHITECTURE.md`).
 
+use std::path::PathBuf;
+use std::process::ExitCode;
+
 use clap::Parser;
 
-/// heartbeats with the partner director, decides who is active, brings the VIPs up and supervises lvsd.
+/// Heartbeats with the partner director, decides who is active, brings the VIPs up and
+/// supervises lvsd.
 #[derive(Debug, Parser)]
 #[command(name = "pulse", version)]
 struct Args {
-    /// Arguments for the future implementation; accepted so that Piranha-style command
-    /// lines reach the "not implemented" message instead of a usage error.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    rest: Vec<String>,
+    /// The configuration file.
+    #[arg(
+        short = 'c',
+        long = "configfile",
+        default_value = "/etc/sysconfig/ha/lvs.cf"
+    )]
+    config: PathBuf,
+    /// Stay in the foreground (accepted for Piranha's command lines: pulse never forks).
+    #[arg(short = 'n', long = "nodaemon")]
+    nodaemon: bool,
+    /// Verbose logging (debug level).
+    #[arg(short = 'v', long = "verbose")]
+    verbose: bool,
+    /// Print what would be done and exit (not implemented yet).
+    #[arg(short = 't', long = "test-start")]
+    test_start: bool,
+    /// Become active at start-up without waiting for the partner.
+    #[arg(long = "forceactive")]
+    force_active: bool,
+    /// The lvsd binary (default: the `lvsd` beside pulse, else /usr/sbin/lvsd).
+    #[arg(long = "lvsd")]
+    lvsd: Option<PathBuf>,
+    /// lvsd's control socket (passed to lvsd).
+    #[arg(long = "socket", default_value = "/run/lvsd/lvsd.sock")]
+    socket: PathBuf,
 }
 
-fn main() -> std::process::ExitCode {
-    let _args = Args::parse();
-    match pulse::run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let level = if args.verbose { "debug" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    if args.test_start {
+        eprintln!(
+            "{}",
+            pulse::NotImplemented {
+                what: "--test-start"
+            }
+        );
+        return ExitCode::from(1);
+    }
+    let opts = pulse::daemon::Options {
+        config: args.config,
+        force_active: args.force_active,
+        lvsd: args.lvsd.unwrap_or_else(pulse::daemon::default_lvsd),
+        socket: args.socket,
+    };
+    match pulse::daemon::run(&opts) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{e}");
-            std::process::ExitCode::from(1)
+            tracing::error!("{e}");
+            eprintln!("pulse: {e}");
+            ExitCode::from(1)
         }
     }
 }

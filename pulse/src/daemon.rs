@@ -1,0 +1,506 @@
+//! The pulse daemon: the shell around [`Machine`] (sockets, signals, lvsd, addresses, ARPs).
+//!
+//! One thread runs a loop bounded by [`TICK`]: poll(2) on the heartbeat sockets until the
+//! machine's next deadline (or the tick), then signals, lvsd's exit, heartbeats, timeouts.
+//! Gratuitous ARPs go out from threads of their own so that the loop never waits for them.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use lvsd::control::api::Role as LvsdRole;
+use lvsd::control::client::Client;
+use lvsd::lvscf::{self, Config, SystemLookup};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::addresses::Addresses;
+use crate::config::PulseConfig;
+use crate::floating::{FloatingAddr, floating_addrs};
+use crate::machine::{Action, Machine};
+use crate::time::Instant;
+use crate::transport::{Codec, Paths, Transport};
+use crate::wire::Role;
+
+/// Longest wait of one loop turn: signals and lvsd's exit are noticed within it.
+const TICK: Duration = Duration::from_millis(100);
+/// How long lvsd gets to answer on its control socket after start.
+const LVSD_READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long lvsd gets to exit after SIGTERM before SIGKILL.
+const LVSD_STOP_GRACE: Duration = Duration::from_secs(5);
+/// Shortest pause between two restarts of a dying lvsd.
+const LVSD_RESTART_PAUSE: Duration = Duration::from_secs(1);
+
+/// What the command line asks for.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// lvs.cf.
+    pub config: PathBuf,
+    /// `--forceactive`.
+    pub force_active: bool,
+    /// The lvsd binary.
+    pub lvsd: PathBuf,
+    /// lvsd's control socket (passed to lvsd with `--socket`).
+    pub socket: PathBuf,
+}
+
+/// Why the daemon could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// lvs.cf could not be read or parsed.
+    #[error("{0}")]
+    LvsCf(#[from] Box<lvscf::LvsCfError>),
+    /// lvs.cf does not describe a director pair this host belongs to.
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    /// The host's addresses could not be listed.
+    #[error("cannot list the local addresses: {0}")]
+    LocalAddrs(#[source] nix::Error),
+    /// No virtual service is active.
+    #[error("pulse: no active lvs services defined in {0}")]
+    NoActiveService(PathBuf),
+    /// The heartbeat sockets.
+    #[error("cannot create heartbeat socket. running as root? ({0})")]
+    Transport(#[from] crate::transport::TransportError),
+    /// The rtnetlink socket.
+    #[error("{0}")]
+    Addresses(#[from] Box<crate::addresses::AddressError>),
+    /// Signal handlers.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(#[source] std::io::Error),
+    /// lvsd could not be started or did not answer.
+    #[error("lvsd: {0}")]
+    Lvsd(String),
+}
+
+/// Runs pulse until SIGTERM or SIGINT.
+pub fn run(opts: &Options) -> Result<(), DaemonError> {
+    let term = Arc::new(AtomicBool::new(false));
+    let hup = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&term)).map_err(DaemonError::Signals)?;
+    }
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))
+        .map_err(DaemonError::Signals)?;
+
+    let (lvs, cfg) = load(opts)?;
+    for w in cfg.startup_warnings() {
+        tracing::warn!("{w}");
+    }
+    tracing::info!(
+        "STARTING PULSE AS {}",
+        if cfg.role == Role::Primary {
+            "MASTER"
+        } else {
+            "BACKUP"
+        }
+    );
+    let clock = Clock::new();
+    let transport = match Paths::from_config(&cfg) {
+        Some(paths) => Some(Transport::bind(
+            &paths,
+            Codec::new(cfg.auth.as_ref(), cfg.role, boot_id()),
+        )?),
+        None => None,
+    };
+    let addresses = Addresses::new().map_err(Box::new)?;
+    let lvsd = Lvsd::start(opts)?;
+    let (machine, actions) = Machine::new(cfg.settings.clone(), clock.now())
+        .map_err(crate::config::ConfigError::from)?;
+    let mut d = Daemon {
+        opts: opts.clone(),
+        clock,
+        machine,
+        transport,
+        addresses,
+        floating: floating_addrs(&lvs),
+        active_cmd: lvs.global.active_cmd.clone(),
+        inactive_cmd: lvs.global.inactive_cmd.clone(),
+        lvsd,
+        arp_generation: Arc::new(AtomicU64::new(0)),
+    };
+    d.carry_out(actions);
+    d.run_loop(&term, &hup);
+    Ok(())
+}
+
+/// lvs.cf and its mapping for this host.
+fn load(opts: &Options) -> Result<(Config, PulseConfig), DaemonError> {
+    let lvs = lvscf::load(&opts.config, &SystemLookup::default()).map_err(Box::new)?;
+    if !lvs.virtuals.iter().any(|v| v.active) {
+        return Err(DaemonError::NoActiveService(opts.config.clone()));
+    }
+    let cfg = PulseConfig::new(&lvs, &local_ipv4()?, opts.force_active)?;
+    Ok((lvs, cfg))
+}
+
+/// Every IPv4 address on the host's interfaces.
+fn local_ipv4() -> Result<Vec<Ipv4Addr>, DaemonError> {
+    let addrs = nix::ifaddrs::getifaddrs().map_err(DaemonError::LocalAddrs)?;
+    Ok(addrs
+        .filter_map(|a| a.address?.as_sockaddr_in().map(|s| s.ip()))
+        .collect())
+}
+
+/// Distinguishes this run's heartbeats from a previous one's: wall-clock microseconds.
+fn boot_id() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// The monotonic clock the machine runs on.
+#[derive(Debug)]
+struct Clock(std::time::Instant);
+
+impl Clock {
+    fn new() -> Clock {
+        Clock(std::time::Instant::now())
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_micros(u64::try_from(self.0.elapsed().as_micros()).unwrap_or(u64::MAX))
+    }
+}
+
+/// The supervised lvsd child.
+#[derive(Debug)]
+struct Lvsd {
+    child: Child,
+    client: Client,
+    started: std::time::Instant,
+}
+
+impl Lvsd {
+    /// Starts `lvsd -c FILE --nodaemon --standby --socket S` and waits for its socket.
+    fn start(opts: &Options) -> Result<Lvsd, DaemonError> {
+        let mut child = Command::new(&opts.lvsd)
+            .arg("-c")
+            .arg(&opts.config)
+            .args(["--nodaemon", "--standby", "--socket"])
+            .arg(&opts.socket)
+            .spawn()
+            .map_err(|e| DaemonError::Lvsd(format!("cannot start {}: {e}", opts.lvsd.display())))?;
+        tracing::info!(pid = child.id(), "lvsd started");
+        let client = Client::new(&opts.socket).timeout(Duration::from_secs(2));
+        let started = std::time::Instant::now();
+        loop {
+            if client.status().is_ok() {
+                return Ok(Lvsd {
+                    child,
+                    client,
+                    started,
+                });
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(DaemonError::Lvsd(format!(
+                    "exited before answering: {status}"
+                )));
+            }
+            if started.elapsed() > LVSD_READY_TIMEOUT {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(DaemonError::Lvsd(format!(
+                    "no answer on {} within {LVSD_READY_TIMEOUT:?}",
+                    opts.socket.display()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn set_role(&self, role: LvsdRole) {
+        match self.client.set_role(role) {
+            Ok(now) => tracing::info!(role = %now, "lvsd role set"),
+            Err(e) => tracing::error!(role = %role, "cannot set lvsd's role: {e}"),
+        }
+    }
+
+    fn signal(&self, sig: Signal) {
+        if let Ok(pid) = i32::try_from(self.child.id())
+            && let Err(e) = kill(Pid::from_raw(pid), sig)
+        {
+            tracing::warn!("cannot send {sig} to lvsd: {e}");
+        }
+    }
+
+    /// SIGTERM, then SIGKILL after [`LVSD_STOP_GRACE`].
+    fn stop(&mut self) {
+        self.signal(Signal::SIGTERM);
+        let deadline = std::time::Instant::now() + LVSD_STOP_GRACE;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                tracing::info!("lvsd exited with {status}");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        tracing::warn!("lvsd did not exit after SIGTERM; killing it");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug)]
+struct Daemon {
+    opts: Options,
+    clock: Clock,
+    machine: Machine,
+    transport: Option<Transport>,
+    addresses: Addresses,
+    floating: Vec<FloatingAddr>,
+    active_cmd: Option<String>,
+    inactive_cmd: Option<String>,
+    lvsd: Lvsd,
+    /// Bumped on every takeover and release; an ARP thread stops when it changes.
+    arp_generation: Arc<AtomicU64>,
+}
+
+impl Daemon {
+    fn run_loop(&mut self, term: &AtomicBool, hup: &AtomicBool) {
+        loop {
+            if term.load(Ordering::Relaxed) {
+                tracing::info!("Terminating due to signal");
+                self.shutdown();
+                return;
+            }
+            if hup.swap(false, Ordering::Relaxed) {
+                self.reload();
+            }
+            self.supervise_lvsd();
+            let now = self.clock.now();
+            if self.machine.poll_timeout().is_some_and(|t| t <= now) {
+                let actions = self.machine.handle_timeout(now);
+                self.carry_out(actions);
+            }
+            self.wait_for_heartbeats();
+            let now = self.clock.now();
+            let received = match &mut self.transport {
+                Some(t) => t.recv_all(now),
+                None => Vec::new(),
+            };
+            for r in received {
+                let actions = self.machine.handle_heartbeat(now, r.state);
+                self.carry_out(actions);
+            }
+        }
+    }
+
+    /// Blocks until a heartbeat socket is readable, the machine's deadline, or [`TICK`].
+    fn wait_for_heartbeats(&self) {
+        let now = self.clock.now();
+        let wait = self
+            .machine
+            .poll_timeout()
+            .map_or(TICK, |t| t.saturating_since(now).min(TICK));
+        let millis = u16::try_from(wait.as_millis()).unwrap_or(u16::MAX);
+        match &self.transport {
+            Some(t) => {
+                let mut fds: Vec<PollFd<'_>> = t
+                    .fds()
+                    .map(|(_, fd)| PollFd::new(fd, PollFlags::POLLIN))
+                    .collect();
+                // EINTR (a signal) just ends this turn early.
+                let _ = poll(&mut fds, PollTimeout::from(millis));
+            }
+            None => std::thread::sleep(wait),
+        }
+    }
+
+    /// lvsd's exit: tell the machine, and start a new one.
+    fn supervise_lvsd(&mut self) {
+        let status = match self.lvsd.child.try_wait() {
+            Ok(Some(status)) => status,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!("cannot check on lvsd: {e}");
+                return;
+            }
+        };
+        tracing::error!(
+            "Child process {} exited with {status}",
+            self.lvsd.child.id()
+        );
+        let actions = self.machine.handle_lvsd_died(self.clock.now());
+        self.carry_out(actions);
+        let since = self.lvsd.started.elapsed();
+        if since < LVSD_RESTART_PAUSE {
+            std::thread::sleep(LVSD_RESTART_PAUSE - since);
+        }
+        match Lvsd::start(&self.opts) {
+            Ok(lvsd) => {
+                self.lvsd = lvsd;
+                let actions = self.machine.handle_lvsd_restarted(self.clock.now());
+                self.carry_out(actions);
+                if self.machine.is_active() {
+                    self.lvsd.set_role(LvsdRole::Active);
+                }
+            }
+            // The dead child stays in place: the next turn tries again.
+            Err(e) => tracing::error!("cannot restart lvsd: {e}"),
+        }
+    }
+
+    fn carry_out(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::SendHeartbeat(state) => {
+                    if let Some(t) = &mut self.transport {
+                        t.send(self.clock.now(), state);
+                    }
+                }
+                Action::Activate { reason } => {
+                    tracing::info!("{reason}");
+                    self.take_over();
+                }
+                Action::Deactivate { reason } => {
+                    tracing::info!("{reason}");
+                    self.release();
+                }
+                Action::Reannounce { reason } => {
+                    tracing::info!("{reason}");
+                    run_cmd("active_cmd", self.active_cmd.as_deref());
+                    self.send_arps();
+                }
+                Action::ReloadLvsd => self.lvsd.signal(Signal::SIGHUP),
+            }
+        }
+    }
+
+    fn take_over(&mut self) {
+        for a in &self.floating {
+            if let Err(e) = self.addresses.add(a) {
+                tracing::error!(vip = %a.addr, label = %a.label, "cannot add floating address: {e}");
+            }
+        }
+        self.send_arps();
+        self.lvsd.set_role(LvsdRole::Active);
+        run_cmd("active_cmd", self.active_cmd.as_deref());
+    }
+
+    fn release(&mut self) {
+        self.arp_generation.fetch_add(1, Ordering::Relaxed);
+        self.lvsd.set_role(LvsdRole::Standby);
+        let floating = std::mem::take(&mut self.floating);
+        self.remove_all(&floating);
+        self.floating = floating;
+        run_cmd("inactive_cmd", self.inactive_cmd.as_deref());
+    }
+
+    fn remove_all(&mut self, addrs: &[FloatingAddr]) {
+        for a in addrs {
+            if let Err(e) = self.addresses.remove(a) {
+                tracing::error!(vip = %a.addr, label = %a.label, "cannot remove floating address: {e}");
+            }
+        }
+    }
+
+    /// Piranha's gratuitous ARPs (5 × 1 s, the first at once) for every floating address,
+    /// from one thread each; a later takeover or release stops them.
+    fn send_arps(&self) {
+        let generation = self.arp_generation.fetch_add(1, Ordering::Relaxed) + 1;
+        for a in &self.floating {
+            let current = Arc::clone(&self.arp_generation);
+            let (ifname, ip) = (a.ifname.clone(), a.addr);
+            std::thread::spawn(move || announce(&ifname, ip, generation, &current));
+        }
+    }
+
+    fn shutdown(&mut self) {
+        let actions = self.machine.handle_shutdown(self.clock.now());
+        self.carry_out(actions);
+        if self.machine.is_active() {
+            self.release();
+        }
+        self.lvsd.stop();
+        tracing::info!("pulse stopped");
+    }
+
+    /// SIGHUP: new settings for the machine, the new floating addresses, SIGHUP to lvsd.
+    fn reload(&mut self) {
+        tracing::info!("reloading {}", self.opts.config.display());
+        let (lvs, cfg) = match load(&self.opts) {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                tracing::error!("reload refused, keeping the running configuration: {e}");
+                return;
+            }
+        };
+        let actions = match self.machine.handle_reload(self.clock.now(), cfg.settings) {
+            Ok(actions) => actions,
+            Err(e) => {
+                tracing::error!("reload refused, keeping the running configuration: {e}");
+                return;
+            }
+        };
+        let floating = floating_addrs(&lvs);
+        if self.machine.is_active() {
+            let gone: Vec<FloatingAddr> = self
+                .floating
+                .iter()
+                .filter(|a| !floating.contains(a))
+                .cloned()
+                .collect();
+            self.remove_all(&gone);
+        }
+        self.floating = floating;
+        self.active_cmd = lvs.global.active_cmd.clone();
+        self.inactive_cmd = lvs.global.inactive_cmd.clone();
+        if self.machine.is_active() {
+            self.take_over();
+        }
+        self.carry_out(actions);
+    }
+}
+
+/// Sends [`send_arp::Announce::PULSE`]'s frames one by one, stopping when `current` moves on.
+fn announce(ifname: &str, ip: Ipv4Addr, generation: u64, current: &AtomicU64) {
+    let plan = send_arp::Announce::PULSE;
+    let once = send_arp::Announce { count: 1, ..plan };
+    for n in 0..plan.count {
+        if n > 0 {
+            std::thread::sleep(plan.interval);
+        }
+        if current.load(Ordering::Relaxed) != generation {
+            return;
+        }
+        if let Err(e) = send_arp::announce(ifname, ip, &once) {
+            tracing::error!(%ip, ifname, "gratuitous arp failed: {e}");
+            return;
+        }
+    }
+    tracing::info!(%ip, ifname, "gratuitous lvs arps finished");
+}
+
+/// Runs `active_cmd`/`inactive_cmd` without a shell (split on white space, as Piranha did)
+/// and reaps it from a thread of its own.
+fn run_cmd(what: &str, cmd: Option<&str>) {
+    let Some(cmd) = cmd else { return };
+    let mut words = cmd.split_whitespace();
+    let Some(program) = words.next() else { return };
+    match Command::new(program).args(words).spawn() {
+        Ok(mut child) => {
+            tracing::info!(pid = child.id(), "running {what}: {cmd}");
+            let what = what.to_owned();
+            std::thread::spawn(move || match child.wait() {
+                Ok(status) if status.success() => {}
+                Ok(status) => tracing::warn!("{what} exited with {status}"),
+                Err(e) => tracing::warn!("{what}: {e}"),
+            });
+        }
+        Err(e) => tracing::error!("cannot run {what} ({cmd}): {e}"),
+    }
+}
+
+/// The default lvsd: the one beside this binary, else `/usr/sbin/lvsd`.
+pub fn default_lvsd() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("lvsd")))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| Path::new("/usr/sbin/lvsd").to_owned())
+}
