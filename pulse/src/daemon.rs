@@ -372,11 +372,9 @@ impl Daemon {
     }
 
     fn take_over(&mut self) {
-        for a in &self.floating {
-            if let Err(e) = self.addresses.add(a) {
-                tracing::error!(vip = %a.addr, label = %a.label, "cannot add floating address: {e}");
-            }
-        }
+        let floating = std::mem::take(&mut self.floating);
+        self.add_all(&floating);
+        self.floating = floating;
         self.send_arps();
         self.lvsd.set_role(LvsdRole::Active);
         run_cmd("active_cmd", self.active_cmd.as_deref());
@@ -389,6 +387,14 @@ impl Daemon {
         self.remove_all(&floating);
         self.floating = floating;
         run_cmd("inactive_cmd", self.inactive_cmd.as_deref());
+    }
+
+    fn add_all(&mut self, addrs: &[FloatingAddr]) {
+        for a in addrs {
+            if let Err(e) = self.addresses.add(a) {
+                tracing::error!(vip = %a.addr, label = %a.label, "cannot add floating address: {e}");
+            }
+        }
     }
 
     fn remove_all(&mut self, addrs: &[FloatingAddr]) {
@@ -438,20 +444,27 @@ impl Daemon {
             }
         };
         let floating = floating_addrs(&lvs);
-        if self.machine.is_active() {
-            let gone: Vec<FloatingAddr> = self
-                .floating
-                .iter()
-                .filter(|a| !floating.contains(a))
-                .cloned()
-                .collect();
-            self.remove_all(&gone);
-        }
-        self.floating = floating;
+        let old = std::mem::replace(&mut self.floating, floating);
         self.active_cmd = lvs.global.active_cmd.clone();
         self.inactive_cmd = lvs.global.inactive_cmd.clone();
         if self.machine.is_active() {
-            self.take_over();
+            // Only the addresses that changed: active_cmd and lvsd's role stay as they are.
+            let gone: Vec<FloatingAddr> = old
+                .iter()
+                .filter(|a| !self.floating.contains(a))
+                .cloned()
+                .collect();
+            self.remove_all(&gone);
+            let new: Vec<FloatingAddr> = self
+                .floating
+                .iter()
+                .filter(|a| !old.contains(a))
+                .cloned()
+                .collect();
+            if !new.is_empty() {
+                self.add_all(&new);
+                self.send_arps();
+            }
         }
         self.carry_out(actions);
     }
