@@ -52,7 +52,7 @@ use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -433,14 +433,17 @@ fn signal(pid: u32, sig: Signal) -> Result<(), String> {
     kill(Pid::from_raw(raw), sig).map_err(|e| format!("kill {pid} {sig}: {e}"))
 }
 
-/// SIGKILL `pids` in order, each one dead (a zombie) before the next is signalled (so a
-/// pulse never sees its lvsd die), at most 100 ms each.
-fn kill_in_order(pids: &[u32]) -> Result<(), String> {
-    for &pid in pids {
-        signal(pid, Signal::SIGKILL)?;
-        let t = Instant::now();
-        while !dead(pid) && t.elapsed() < Duration::from_millis(100) {
-            std::thread::sleep(Duration::from_micros(100));
+/// Sends each signal in turn; after a SIGKILL waits (at most 100 ms) until that process is
+/// dead (a zombie) before the next step, so that a pulse never sees its lvsd die and a
+/// stopped keepalived parent never respawns its VRRP child.
+fn signal_steps(steps: &[(u32, Signal)]) -> Result<(), String> {
+    for &(pid, sig) in steps {
+        signal(pid, sig)?;
+        if sig == Signal::SIGKILL {
+            let t = Instant::now();
+            while !dead(pid) && t.elapsed() < Duration::from_millis(100) {
+                std::thread::sleep(Duration::from_micros(100));
+            }
         }
     }
     Ok(())
@@ -558,25 +561,29 @@ fn local(vip: Ipv4Addr) -> bool {
     UdpSocket::bind((vip, 0)).is_ok()
 }
 
-/// In `role`'s namespace: the first instant it holds `vip`, checked every [`VIP_EVERY`]
-/// until `stop` or `limit`.
-fn watch_first(
+/// In `role`'s namespace: the first instant at which holding `vip` is `want`, checked every
+/// [`VIP_EVERY`] until then, `stop` or `limit`; published in the returned cell.
+fn watch_vip(
     lab: &Lab,
     role: Role,
+    want: bool,
     stop: &Arc<AtomicBool>,
     limit: Duration,
-) -> JoinHandle<Result<Option<Instant>, String>> {
+) -> (Arc<OnceLock<Instant>>, JoinHandle<Result<(), String>>) {
     let (vip, stop) = (lab.vip(), Arc::clone(stop));
-    in_netns(lab, role, move || {
+    let cell = Arc::new(OnceLock::new());
+    let out = Arc::clone(&cell);
+    let h = in_netns(lab, role, move || {
         let end = Instant::now() + limit;
         while !stop.load(Ordering::Relaxed) && Instant::now() < end {
-            if local(vip) {
-                return Some(Instant::now());
+            if local(vip) == want {
+                let _ = out.set(Instant::now());
+                return;
             }
             std::thread::sleep(VIP_EVERY);
         }
-        None
-    })
+    });
+    (cell, h)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -594,8 +601,6 @@ fn failover_run(lab: &Lab, f: Failover) -> Result<Sample, String> {
     let _http = lab.start_http(80).map_err(e)?;
     let cf = lab.write_file("lvs.cf", &lvs_cf(lab)).map_err(e)?;
     let vip = lab.vip();
-    // The active director's processes, in the order they are killed.
-    let mut victims: Vec<u32> = Vec::new();
     let mut procs: Vec<Proc<'_>> = Vec::new();
     match f {
         Failover::PulseKill | Failover::PulseTerm => {
@@ -631,57 +636,80 @@ fn failover_run(lab: &Lab, f: Failover) -> Result<Sample, String> {
     if holds(lab, D1, "eth0:1", vip) {
         return Err("director 1 holds the VIP before the failover".into());
     }
-    match f {
+    // The steps that end the active director's service, in order.
+    let steps: Vec<(u32, Signal)> = match f {
         Failover::PulseKill => {
             let pulse = procs[0].pid();
-            victims.push(pulse);
-            victims.extend(children(pulse)); // lvsd
+            let mut v = vec![(pulse, Signal::SIGKILL)];
+            v.extend(children(pulse).into_iter().map(|c| (c, Signal::SIGKILL))); // lvsd
+            v
         }
-        Failover::PulseTerm => victims.push(procs[0].pid()),
+        Failover::PulseTerm => vec![(procs[0].pid(), Signal::SIGTERM)],
         Failover::Keepalived(_) => {
+            // The parent stopped first (it would respawn its VRRP child), the child killed
+            // (it cannot send a priority-0 advert), then the parent and lvsd.
             let parent = procs[2].pid();
-            victims.extend(children(parent)); // the VRRP child
-            victims.push(parent);
-            victims.push(procs[0].pid()); // lvsd
+            let mut v = vec![(parent, Signal::SIGSTOP)];
+            v.extend(children(parent).into_iter().map(|c| (c, Signal::SIGKILL)));
+            v.push((parent, Signal::SIGKILL));
+            v.push((procs[0].pid(), Signal::SIGKILL)); // lvsd
+            v
         }
-    }
+    };
     let probes = Arc::new(Probes::default());
     let stop = Arc::new(AtomicBool::new(false));
     let lifetime = TAKEOVER_LIMIT + Duration::from_secs(5);
     let probers = start_probers(lab, &probes, lifetime);
-    let watcher = watch_first(lab, D1, &stop, lifetime);
+    let (taken, w1) = watch_vip(lab, D1, true, &stop, lifetime);
+    let (released, w0) = watch_vip(lab, D0, false, &stop, lifetime);
     std::thread::sleep(Duration::from_millis(500));
     let steady = probes.successes_since(Instant::now() - Duration::from_millis(300));
     let result = (|| {
         if steady == 0 {
             return Err("no probe succeeded before the failover".to_owned());
         }
-        let t0 = Instant::now();
-        match f {
-            Failover::PulseTerm => signal(victims[0], Signal::SIGTERM)?,
-            _ => kill_in_order(&victims)?,
+        if taken.get().is_some() || released.get().is_some() {
+            return Err("the VIP moved before the failover".to_owned());
         }
+        let t0 = Instant::now();
+        signal_steps(&steps)?;
+        // From `gate` on the old active cannot serve: its daemons are dead, or (SIGTERM) it
+        // has released the VIP, after setting its lvsd to standby. Only probes started
+        // after it count.
+        let killed = Instant::now();
         if f != Failover::PulseTerm {
             lab.kill_all(D0); // nannies and anything else left
         }
         let deadline = t0 + TAKEOVER_LIMIT;
-        while probes.first_after(t0).is_none() && Instant::now() < deadline {
+        let gate = || match f {
+            Failover::PulseTerm => released.get().copied(),
+            _ => Some(killed),
+        };
+        let conn = || gate().and_then(|g| probes.first_after(g));
+        while (taken.get().is_none() || conn().is_none()) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
-        let conn = probes.first_after(t0).map(|t| t - t0);
-        Ok((t0, conn))
+        Ok((t0, conn().map(|t| t - t0), gate().map(|g| g - t0)))
     })();
     stop.store(true, Ordering::Relaxed);
     probes.stop.store(true, Ordering::Relaxed);
-    let held = join(watcher)?;
+    join(w0)?;
+    join(w1)?;
     for p in probers {
         join(p)?;
     }
-    let (t0, conn) = result?;
-    let mut note = format!("{} probes before", steady);
+    let (t0, conn, gate) = result?;
+    let held = taken.get().copied();
+    let mut note = format!(
+        "{steady} probes in the 300 ms before; old active out of service after {}",
+        ms(gate)
+    );
     if f == Failover::PulseTerm {
         let status = procs[0].wait(Duration::from_secs(10)).map_err(e)?;
         let _ = write!(note, ", pulse exited {status}");
+    }
+    if held.is_none() || conn.is_none() {
+        lab.dump_logs();
     }
     Ok(Sample {
         vip: held.map(|t| t.saturating_duration_since(t0)),
@@ -963,47 +991,49 @@ fn report(
     load: Option<&Result<Load, String>>,
 ) -> String {
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "\nlab-failover-bench: {} runs per scenario; client probes: {PROBERS} threads, a new \
-         connection every {PROBE_EVERY:?} each, connect timeout {PROBE_CONNECT:?}\n",
-        opts.runs
-    );
-    let _ = writeln!(
-        s,
-        "| scenario | runs ok | backup holds the VIP, ms (min / median / max) | first new connection, ms (min / median / max) | target |\n|---|---:|---|---|---|"
-    );
-    let fmt = |st: Option<(f64, f64, f64)>| {
-        st.map_or_else(
-            || "—".to_owned(),
-            |(a, b, c)| format!("{a:.1} / **{b:.1}** / {c:.1}"),
-        )
-    };
-    for (f, samples) in rows {
-        let ok: Vec<&Sample> = samples.iter().filter_map(|r| r.as_ref().ok()).collect();
-        let mut vip: Vec<f64> = ok
-            .iter()
-            .filter_map(|s| s.vip)
-            .map(|d| d.as_secs_f64() * 1e3)
-            .collect();
-        let mut conn: Vec<f64> = ok
-            .iter()
-            .filter_map(|s| s.conn)
-            .map(|d| d.as_secs_f64() * 1e3)
-            .collect();
-        let complete = ok
-            .iter()
-            .filter(|s| s.vip.is_some() && s.conn.is_some())
-            .count();
+    if !rows.is_empty() {
         let _ = writeln!(
             s,
-            "| {} | {complete}/{} | {} | {} | {} |",
-            f.name(),
-            samples.len(),
-            fmt(stats(&mut vip)),
-            fmt(stats(&mut conn)),
-            f.target()
+            "\nlab-failover-bench: {} runs per scenario; client probes: {PROBERS} threads, a new \
+             connection every {PROBE_EVERY:?} each, connect timeout {PROBE_CONNECT:?}\n",
+            opts.runs
         );
+        let _ = writeln!(
+            s,
+            "| scenario | runs ok | backup holds the VIP, ms (min / median / max) | first new connection, ms (min / median / max) | target |\n|---|---:|---|---|---|"
+        );
+        let fmt = |st: Option<(f64, f64, f64)>| {
+            st.map_or_else(
+                || "—".to_owned(),
+                |(a, b, c)| format!("{a:.1} / **{b:.1}** / {c:.1}"),
+            )
+        };
+        for (f, samples) in rows {
+            let ok: Vec<&Sample> = samples.iter().filter_map(|r| r.as_ref().ok()).collect();
+            let mut vip: Vec<f64> = ok
+                .iter()
+                .filter_map(|s| s.vip)
+                .map(|d| d.as_secs_f64() * 1e3)
+                .collect();
+            let mut conn: Vec<f64> = ok
+                .iter()
+                .filter_map(|s| s.conn)
+                .map(|d| d.as_secs_f64() * 1e3)
+                .collect();
+            let complete = ok
+                .iter()
+                .filter(|s| s.vip.is_some() && s.conn.is_some())
+                .count();
+            let _ = writeln!(
+                s,
+                "| {} | {complete}/{} | {} | {} | {} |",
+                f.name(),
+                samples.len(),
+                fmt(stats(&mut vip)),
+                fmt(stats(&mut conn)),
+                f.target()
+            );
+        }
     }
     if let Some(load) = load {
         match load {
