@@ -7,7 +7,9 @@
 //! VIP all the time (four threads, each a new connection and one `GET` every 10 ms with a
 //! 25 ms connect timeout), and a thread inside the backup's namespace checks every
 //! millisecond whether the VIP is local there (a `bind(2)` to it succeeds only then). At `t0`
-//! the bench signals the active director's daemons and reports, per run:
+//! (after 0.5 s of probes and a pause of 0–1 s taken from the clock, so that it falls at any
+//! point of the heartbeat or advert period) the bench signals the active director's daemons
+//! and reports, per run:
 //!
 //! - **VIP**: `t0` → the backup holds the VIP;
 //! - **connection**: `t0` → the end of the first probe started after `t0` that got its HTTP
@@ -662,7 +664,14 @@ fn failover_run(lab: &Lab, f: Failover) -> Result<Sample, String> {
     let probers = start_probers(lab, &probes, lifetime);
     let (taken, w1) = watch_vip(lab, D1, true, &stop, lifetime);
     let (released, w0) = watch_vip(lab, D0, false, &stop, lifetime);
+    // 0.5 s of probes, then a pause of 0–1 s from the clock's microseconds, so that the
+    // signal falls at any point of the heartbeat or advert period (without it the lab's
+    // fixed start-up sequence kills at nearly the same phase every run).
     std::thread::sleep(Duration::from_millis(500));
+    let micros = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_micros());
+    std::thread::sleep(Duration::from_micros(u64::from(micros)));
     let steady = probes.successes_since(Instant::now() - Duration::from_millis(300));
     let result = (|| {
         if steady == 0 {
@@ -721,14 +730,16 @@ fn failover_run(lab: &Lab, f: Failover) -> Result<Sample, String> {
 // ---------------------------------------------------------------------------------------
 // No false failover under load; heartbeat gaps
 
-/// Kernel receive timestamps (Unix seconds) of heartbeats from `from` (UDP from and to
-/// [`HEARTBEAT_PORT`]), captured with an AF_PACKET socket in the calling thread's
-/// namespace until `stop` or `limit`.
+/// Kernel timestamps (Unix seconds) of the heartbeats seen in the calling thread's namespace
+/// (UDP from and to [`HEARTBEAT_PORT`]), captured with an AF_PACKET socket until `stop` or
+/// `limit`: those received from `active`, and those `backup` sends (outgoing frames are
+/// stamped when they leave), which show whether the backup's pulse itself ran on time.
 fn capture_heartbeats(
-    from: Ipv4Addr,
+    active: Ipv4Addr,
+    backup: Ipv4Addr,
     stop: &AtomicBool,
     limit: Duration,
-) -> Result<Vec<f64>, String> {
+) -> Result<(Vec<f64>, Vec<f64>), String> {
     let fd = socket(
         AddressFamily::Packet,
         SockType::Raw,
@@ -741,10 +752,13 @@ fn capture_heartbeats(
     setsockopt(&fd, sockopt::ReceiveTimeout, &TimeVal::new(0, 100_000))
         .map_err(|e| format!("SO_RCVTIMEO: {e}"))?;
     let end = Instant::now() + limit;
-    let mut out = Vec::new();
+    let (mut received, mut sent) = (Vec::new(), Vec::new());
     let mut buf = [0u8; 2048];
     // Bounded by `limit`, and by the count: 20 heartbeats/s for MAX_WINDOW_S × 3 is far less.
-    while !stop.load(Ordering::Relaxed) && Instant::now() < end && out.len() < 10_000_000 {
+    while !stop.load(Ordering::Relaxed)
+        && Instant::now() < end
+        && received.len() + sent.len() < 10_000_000
+    {
         let mut cmsg = nix::cmsg_space!(TimeSpec);
         let mut iov = [IoSliceMut::new(&mut buf)];
         let (n, ts) =
@@ -762,32 +776,33 @@ fn capture_heartbeats(
                 Err(e) => return Err(format!("recvmsg: {e}")),
             };
         let frame = &buf[..n.min(buf.len())];
-        if let Some(ts) = ts
-            && is_heartbeat(frame, from)
-        {
-            // Seconds since 1970 fit an f64 to well under a microsecond.
-            #[allow(clippy::cast_precision_loss)]
-            out.push(ts.tv_sec() as f64 + ts.tv_nsec() as f64 * 1e-9);
+        let (Some(ts), Some(src)) = (ts, heartbeat_source(frame)) else {
+            continue;
+        };
+        // Seconds since 1970 fit an f64 to well under a microsecond.
+        #[allow(clippy::cast_precision_loss)]
+        let t = ts.tv_sec() as f64 + ts.tv_nsec() as f64 * 1e-9;
+        if src == active {
+            received.push(t);
+        } else if src == backup {
+            sent.push(t);
         }
     }
-    Ok(out)
+    Ok((received, sent))
 }
 
-/// An Ethernet frame carrying IPv4/UDP from `from`, port [`HEARTBEAT_PORT`] to the same.
-fn is_heartbeat(frame: &[u8], from: Ipv4Addr) -> bool {
-    let Some(ip) = frame.get(14..) else {
-        return false;
-    };
-    if frame[12..14] != [0x08, 0x00] || ip.len() < 20 || ip[9] != 17 || ip[12..16] != from.octets()
-    {
-        return false;
+/// The source address of an Ethernet frame carrying IPv4/UDP from and to
+/// [`HEARTBEAT_PORT`].
+fn heartbeat_source(frame: &[u8]) -> Option<Ipv4Addr> {
+    let ip = frame.get(14..)?;
+    if frame[12..14] != [0x08, 0x00] || ip.len() < 20 || ip[9] != 17 {
+        return None;
     }
     let ihl = usize::from(ip[0] & 0x0f) * 4;
-    let Some(udp) = ip.get(ihl..ihl + 4) else {
-        return false;
-    };
-    u16::from_be_bytes([udp[0], udp[1]]) == HEARTBEAT_PORT
-        && u16::from_be_bytes([udp[2], udp[3]]) == HEARTBEAT_PORT
+    let udp = ip.get(ihl..ihl + 4)?;
+    let port = |i: usize| u16::from_be_bytes([udp[i], udp[i + 1]]);
+    (port(0) == HEARTBEAT_PORT && port(2) == HEARTBEAT_PORT)
+        .then(|| Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]))
 }
 
 #[derive(Debug, Default)]
@@ -835,19 +850,27 @@ fn gaps(ts: &[f64], from: f64, to: f64) -> Gaps {
 
 #[derive(Debug, Default)]
 struct Load {
+    /// Heartbeats the backup received from the active, idle and under load.
     idle: Gaps,
     loaded: Gaps,
+    /// Heartbeats the backup sent, idle and under load.
+    sent_idle: Gaps,
+    sent_loaded: Gaps,
+    /// Gaps over twice the keepalive, either stream, when they began.
+    long_gaps: Vec<String>,
     idle_s: f64,
     load_s: f64,
     req_s: Option<f64>,
-    cpu_busy: f64,
+    /// CPU busy and steal, % of all CPUs, idle and loaded window.
+    cpu_idle: (f64, f64),
+    cpu_loaded: (f64, f64),
     role_changes: usize,
     backup_held_vip: usize,
     wrk: String,
 }
 
-/// (busy, total) jiffies of all CPUs from `/proc/stat`.
-fn cpu_jiffies() -> (u64, u64) {
+/// (busy, steal, total) jiffies of all CPUs from `/proc/stat`.
+fn cpu_jiffies() -> (u64, u64, u64) {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let v: Vec<u64> = stat
         .lines()
@@ -860,7 +883,43 @@ fn cpu_jiffies() -> (u64, u64) {
     let total: u64 = v.iter().sum();
     // idle and iowait are fields 4 and 5.
     let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
-    (total - idle, total)
+    // steal is field 8 (time the hypervisor ran something else).
+    (total - idle, v.get(7).copied().unwrap_or(0), total)
+}
+
+/// CPU busy and steal between two [`cpu_jiffies`] readings, % of all CPUs.
+fn cpu_pct(a: (u64, u64, u64), b: (u64, u64, u64)) -> (f64, f64) {
+    let total = b.2.saturating_sub(a.2).max(1);
+    // Jiffy counts of an hour fit an f64 exactly.
+    #[allow(clippy::cast_precision_loss)]
+    let pct = |x: u64| x as f64 / total as f64 * 100.0;
+    (pct(b.0.saturating_sub(a.0)), pct(b.1.saturating_sub(a.1)))
+}
+
+/// Gaps over `over_ms` in `ts` within `[from, to]`, as "HH:MM:SS.mmm UTC +N ms".
+fn long_gaps(what: &str, ts: &[f64], from: f64, to: f64, over_ms: f64) -> Vec<String> {
+    let inside: Vec<f64> = ts
+        .iter()
+        .copied()
+        .filter(|t| (from..=to).contains(t))
+        .collect();
+    inside
+        .windows(2)
+        .filter(|w| (w[1] - w[0]) * 1e3 > over_ms)
+        .map(|w| {
+            // Seconds of a day, positive and below 86400: the casts cannot truncate.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let ms_of_day = ((w[0] % 86_400.0) * 1e3) as u64;
+            format!(
+                "{what} {:02}:{:02}:{:02}.{:03} UTC: {:.1} ms",
+                ms_of_day / 3_600_000,
+                ms_of_day / 60_000 % 60,
+                ms_of_day / 1000 % 60,
+                ms_of_day % 1000,
+                (w[1] - w[0]) * 1e3
+            )
+        })
+        .collect()
 }
 
 fn now_unix() -> f64 {
@@ -900,10 +959,12 @@ fn load_run(lab: &Lab, idle_s: u64, load_s: u64) -> Result<Load, String> {
     let before = role_changes(&p0.log()) + role_changes(&p1.log());
     let stop = Arc::new(AtomicBool::new(false));
     let limit = Duration::from_secs(idle_s + load_s + 120);
-    let from = lab.addr(D0);
+    let (active, backup) = (lab.addr(D0), lab.addr(D1));
     let capture = {
         let stop = Arc::clone(&stop);
-        in_netns(lab, D1, move || capture_heartbeats(from, &stop, limit))
+        in_netns(lab, D1, move || {
+            capture_heartbeats(active, backup, &stop, limit)
+        })
     };
     // Every instant at which the backup held the VIP (checked every 5 ms).
     let watcher = {
@@ -921,12 +982,14 @@ fn load_run(lab: &Lab, idle_s: u64, load_s: u64) -> Result<Load, String> {
         })
     };
     std::thread::sleep(Duration::from_millis(200));
+    let c0 = cpu_jiffies();
     let idle_from = now_unix();
     std::thread::sleep(Duration::from_secs(idle_s));
     let idle_to = now_unix();
+    let c1 = cpu_jiffies();
     let url = format!("http://{vip}/");
     let d = format!("{load_s}s");
-    let (b0, t0) = cpu_jiffies();
+    let c2 = cpu_jiffies();
     let load_from = now_unix();
     let out = lab
         .exec_timeout(
@@ -936,27 +999,32 @@ fn load_run(lab: &Lab, idle_s: u64, load_s: u64) -> Result<Load, String> {
         )
         .map_err(e);
     let load_to = now_unix();
-    let (b1, t1) = cpu_jiffies();
+    let c3 = cpu_jiffies();
     std::thread::sleep(Duration::from_millis(200));
     stop.store(true, Ordering::Relaxed);
-    let ts = join(capture)??;
+    let (ts, sent) = join(capture)??;
     let held = join(watcher)?;
     let out = out?;
     let wrk = String::from_utf8_lossy(&out.stdout).into_owned();
     let after = role_changes(&p0.log()) + role_changes(&p1.log());
-    // Jiffy counts of a few minutes fit an f64 exactly.
-    #[allow(clippy::cast_precision_loss)]
-    let cpu_busy = (b1 - b0) as f64 / (t1 - t0).max(1) as f64 * 100.0;
+    let over = 2.0 * DEADTIME_S * 1e3 / 3.0; // twice the keepalive
+    let mut long = long_gaps("received", &ts, idle_from, load_to, over);
+    long.extend(long_gaps("sent", &sent, idle_from, load_to, over));
+    long.truncate(40);
     Ok(Load {
         idle: gaps(&ts, idle_from, idle_to),
         loaded: gaps(&ts, load_from, load_to),
+        sent_idle: gaps(&sent, idle_from, idle_to),
+        sent_loaded: gaps(&sent, load_from, load_to),
+        long_gaps: long,
+        cpu_idle: cpu_pct(c0, c1),
+        cpu_loaded: cpu_pct(c2, c3),
         idle_s: idle_to - idle_from,
         load_s: load_to - load_from,
         req_s: wrk
             .lines()
             .find_map(|l| l.strip_prefix("Requests/sec:"))
             .and_then(|v| v.trim().parse().ok()),
-        cpu_busy,
         role_changes: after - before,
         backup_held_vip: held,
         wrk: wrk
@@ -1040,22 +1108,31 @@ fn report(
             Ok(l) => {
                 let _ = writeln!(
                     s,
-                    "\nno false failover under load (pulse {KEEPALIVE}/{DEADTIME}): idle {:.0} s, then \
-                     wrk -t2 -c50 for {:.0} s ({} req/s, CPUs {:.0} % busy; {})\n  role changes logged \
-                     by either pulse: {}; backup seen holding the VIP: {} times (5 ms checks)\n",
+                    "\nno false failover under load (pulse {KEEPALIVE}/{DEADTIME}): idle {:.0} s (CPUs \
+                     {:.0} % busy, {:.1} % stolen), then wrk -t2 -c50 for {:.0} s ({} req/s, CPUs \
+                     {:.0} % busy, {:.1} % stolen; {})\n  role changes logged by either pulse: {}; \
+                     backup seen holding the VIP: {} times (5 ms checks)\n",
                     l.idle_s,
+                    l.cpu_idle.0,
+                    l.cpu_idle.1,
                     l.load_s,
                     l.req_s.map_or("—".to_owned(), |r| format!("{r:.0}")),
-                    l.cpu_busy,
+                    l.cpu_loaded.0,
+                    l.cpu_loaded.1,
                     l.wrk,
                     l.role_changes,
                     l.backup_held_vip
                 );
                 let _ = writeln!(
                     s,
-                    "| heartbeats received by the backup | count | median gap, ms | p99 gap, ms | max gap, ms | gaps > deadtime |\n|---|---:|---:|---:|---:|---:|"
+                    "| heartbeats, captured in the backup's namespace | count | median gap, ms | p99 gap, ms | max gap, ms | gaps > deadtime |\n|---|---:|---:|---:|---:|---:|"
                 );
-                for (what, g) in [("idle", &l.idle), ("under load", &l.loaded)] {
+                for (what, g) in [
+                    ("received from the active, idle", &l.idle),
+                    ("received from the active, under load", &l.loaded),
+                    ("sent by the backup, idle", &l.sent_idle),
+                    ("sent by the backup, under load", &l.sent_loaded),
+                ] {
                     let _ = writeln!(
                         s,
                         "| {what} | {} | {:.1} | {:.1} | {:.1} | {} |",
@@ -1065,6 +1142,15 @@ fn report(
             }
             Err(e) => {
                 let _ = writeln!(s, "\nload: failed: {e}");
+                return s;
+            }
+        }
+        if let Ok(l) = load
+            && !l.long_gaps.is_empty()
+        {
+            let _ = writeln!(s, "\ngaps over twice the keepalive (when they began):");
+            for g in &l.long_gaps {
+                let _ = writeln!(s, "  {g}");
             }
         }
     }
