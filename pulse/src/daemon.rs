@@ -131,6 +131,7 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         addresses,
         floating,
         links,
+        arp: arp_plan(&lvs),
         active_cmd: lvs.global.active_cmd.clone(),
         inactive_cmd: lvs.global.inactive_cmd.clone(),
         lvsd,
@@ -205,13 +206,12 @@ pub fn test_start(opts: &Options) -> Result<String, DaemonError> {
         "standby; active when the partner is silent for deadtime or stops"
     };
     let _ = writeln!(out, "start: {start}");
+    let plan = arp_plan(&lvs);
     for a in floating_addrs(&lvs) {
         let _ = writeln!(
             out,
             "takeover: add {a}, then gratuitous ARPs ({} x {:?}) on {}",
-            send_arp::Announce::PULSE.count,
-            send_arp::Announce::PULSE.interval,
-            a.ifname
+            plan.count, plan.interval, a.ifname
         );
     }
     if s.monitor_links {
@@ -447,6 +447,8 @@ struct Daemon {
     addresses: Addresses,
     floating: Vec<FloatingAddr>,
     links: Option<Links>,
+    /// Gratuitous ARPs after a takeover (`arp_count`, `arp_interval`).
+    arp: send_arp::Announce,
     active_cmd: Option<String>,
     inactive_cmd: Option<String>,
     lvsd: Lvsd,
@@ -643,14 +645,15 @@ impl Daemon {
         }
     }
 
-    /// Piranha's gratuitous ARPs (5 × 1 s, the first at once) for every floating address,
+    /// The gratuitous ARPs (`arp_count` × `arp_interval`, the first at once; Piranha's 5 × 1 s
+    /// by default) for every floating address,
     /// from one thread each; a later takeover or release stops them.
     fn send_arps(&self) {
         let generation = self.arp_generation.fetch_add(1, Ordering::Relaxed) + 1;
         for a in &self.floating {
             let current = Arc::clone(&self.arp_generation);
-            let (ifname, ip) = (a.ifname.clone(), a.addr);
-            std::thread::spawn(move || announce(&ifname, ip, generation, &current));
+            let (ifname, ip, plan) = (a.ifname.clone(), a.addr, self.arp);
+            std::thread::spawn(move || announce(&ifname, ip, plan, generation, &current));
         }
     }
 
@@ -699,6 +702,7 @@ impl Daemon {
         let old = std::mem::replace(&mut self.floating, floating);
         self.active_cmd = lvs.global.active_cmd.clone();
         self.inactive_cmd = lvs.global.inactive_cmd.clone();
+        self.arp = arp_plan(&lvs);
         if self.machine.is_active() {
             // Only the addresses that changed: active_cmd and lvsd's role stay as they are.
             let gone: Vec<FloatingAddr> = old
@@ -722,9 +726,24 @@ impl Daemon {
     }
 }
 
-/// Sends [`send_arp::Announce::PULSE`]'s frames one by one, stopping when `current` moves on.
-fn announce(ifname: &str, ip: Ipv4Addr, generation: u64, current: &AtomicU64) {
-    let plan = send_arp::Announce::PULSE;
+/// The gratuitous ARPs of a takeover: Piranha's frame, `arp_count` of them `arp_interval`
+/// apart (default 5 × 1 s, as Piranha).
+fn arp_plan(lvs: &Config) -> send_arp::Announce {
+    send_arp::Announce {
+        count: lvs.global.arp_count,
+        interval: lvs.global.arp_interval,
+        ..send_arp::Announce::PULSE
+    }
+}
+
+/// Sends `plan`'s frames one by one, stopping when `current` moves on.
+fn announce(
+    ifname: &str,
+    ip: Ipv4Addr,
+    plan: send_arp::Announce,
+    generation: u64,
+    current: &AtomicU64,
+) {
     let once = send_arp::Announce { count: 1, ..plan };
     for n in 0..plan.count {
         if n > 0 {
