@@ -31,6 +31,12 @@ use crate::wire::Role;
 const TICK: Duration = Duration::from_millis(100);
 /// How long lvsd gets to answer on its control socket after start.
 const LVSD_READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest wait for lvsd's answer when the loop checks whether a restarted lvsd is ready:
+/// well under a keepalive, since the loop sends heartbeats.
+const LVSD_READY_PROBE: Duration = Duration::from_millis(20);
+/// Longest pause between two starts of an lvsd that keeps dying (doubling from
+/// [`LVSD_RESTART_PAUSE`]).
+const LVSD_RESTART_MAX_PAUSE: Duration = Duration::from_secs(30);
 /// How long lvsd gets to exit after SIGTERM before SIGKILL.
 const LVSD_STOP_GRACE: Duration = Duration::from_secs(5);
 /// Longest time between two looks at the watched links when no notification came.
@@ -136,7 +142,7 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         arp: arp_plan(&lvs),
         active_cmd: lvs.global.active_cmd.clone(),
         inactive_cmd: lvs.global.inactive_cmd.clone(),
-        lvsd,
+        lvsd: LvsdSlot::Ready(lvsd),
         arp_generation: Arc::new(AtomicU64::new(0)),
     };
     d.carry_out(actions);
@@ -364,14 +370,62 @@ impl Clock {
 #[derive(Debug)]
 struct Lvsd {
     child: Child,
+    /// For role changes.
     client: Client,
+    /// For the readiness check, with a short timeout.
+    probe: Client,
     started: std::time::Instant,
 }
 
+/// Where the supervised lvsd is.
+#[derive(Debug)]
+enum LvsdSlot {
+    /// Answering on its socket.
+    Ready(Lvsd),
+    /// Started again after a death, not answering yet; `failures` starts in a row so far.
+    Starting { lvsd: Lvsd, failures: u32 },
+    /// Dead; the next start at `retry_at`.
+    Down {
+        retry_at: std::time::Instant,
+        failures: u32,
+    },
+}
+
 impl Lvsd {
-    /// Starts `lvsd -c FILE --nodaemon --standby --socket S` and waits for its socket.
+    /// Starts `lvsd -c FILE --nodaemon --standby --socket S` and waits for its socket
+    /// (pulse's start-up: nothing else to do meanwhile).
     fn start(opts: &Options) -> Result<Lvsd, DaemonError> {
-        let mut child = Command::new(&opts.lvsd)
+        let mut lvsd = Lvsd::spawn(opts)?;
+        loop {
+            if lvsd.is_ready() {
+                return Ok(lvsd);
+            }
+            if let Ok(Some(status)) = lvsd.child.try_wait() {
+                return Err(DaemonError::Lvsd(format!(
+                    "exited before answering: {status}"
+                )));
+            }
+            if lvsd.started.elapsed() > LVSD_READY_TIMEOUT {
+                let _ = lvsd.child.kill();
+                let _ = lvsd.child.wait();
+                return Err(DaemonError::Lvsd(format!(
+                    "no answer on {} within {LVSD_READY_TIMEOUT:?}",
+                    opts.socket.display()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether lvsd answers on its socket. Bounded by [`LVSD_READY_PROBE`], so that the
+    /// loop can ask once per turn while lvsd starts.
+    fn is_ready(&self) -> bool {
+        self.probe.status().is_ok()
+    }
+
+    /// Starts `lvsd -c FILE --nodaemon --standby --socket S`; does not wait.
+    fn spawn(opts: &Options) -> Result<Lvsd, DaemonError> {
+        let child = Command::new(&opts.lvsd)
             .arg("-c")
             .arg(&opts.config)
             .args(["--nodaemon", "--standby", "--socket"])
@@ -381,31 +435,12 @@ impl Lvsd {
             .spawn()
             .map_err(|e| DaemonError::Lvsd(format!("cannot start {}: {e}", opts.lvsd.display())))?;
         tracing::info!(pid = child.id(), "lvsd started");
-        let client = Client::new(&opts.socket).timeout(Duration::from_secs(2));
-        let started = std::time::Instant::now();
-        loop {
-            if client.status().is_ok() {
-                return Ok(Lvsd {
-                    child,
-                    client,
-                    started,
-                });
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                return Err(DaemonError::Lvsd(format!(
-                    "exited before answering: {status}"
-                )));
-            }
-            if started.elapsed() > LVSD_READY_TIMEOUT {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(DaemonError::Lvsd(format!(
-                    "no answer on {} within {LVSD_READY_TIMEOUT:?}",
-                    opts.socket.display()
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        Ok(Lvsd {
+            child,
+            client: Client::new(&opts.socket).timeout(Duration::from_secs(2)),
+            probe: Client::new(&opts.socket).timeout(LVSD_READY_PROBE),
+            started: std::time::Instant::now(),
+        })
     }
 
     fn set_role(&self, role: LvsdRole) {
@@ -453,7 +488,7 @@ struct Daemon {
     arp: send_arp::Announce,
     active_cmd: Option<String>,
     inactive_cmd: Option<String>,
-    lvsd: Lvsd,
+    lvsd: LvsdSlot,
     /// Bumped on every takeover and release; an ARP thread stops when it changes.
     arp_generation: Arc<AtomicU64>,
 }
@@ -471,12 +506,8 @@ impl Daemon {
             }
             self.supervise_lvsd();
             self.check_links(false);
-            let now = self.clock.now();
-            if self.machine.poll_timeout().is_some_and(|t| t <= now) {
-                let actions = self.machine.handle_timeout(now);
-                self.carry_out(actions);
-            }
-            self.wait_for_heartbeats();
+            // Heartbeats before timers: one that waited in the socket (a slow turn) must
+            // count before the dead timer is looked at.
             let now = self.clock.now();
             let received = match &mut self.transport {
                 Some(t) => t.recv_all(now),
@@ -486,6 +517,12 @@ impl Daemon {
                 let actions = self.machine.handle_heartbeat(now, r.state);
                 self.carry_out(actions);
             }
+            let now = self.clock.now();
+            if self.machine.poll_timeout().is_some_and(|t| t <= now) {
+                let actions = self.machine.handle_timeout(now);
+                self.carry_out(actions);
+            }
+            self.wait_for_heartbeats();
         }
     }
 
@@ -553,37 +590,100 @@ impl Daemon {
         self.carry_out(actions);
     }
 
-    /// lvsd's exit: tell the machine, and start a new one.
+    /// lvsd's exit (the machine is told once), its restart (with a growing pause while it
+    /// keeps dying), and its readiness (the machine may activate again). Never blocks for
+    /// longer than [`LVSD_READY_PROBE`]: heartbeats keep flowing while lvsd restarts.
     fn supervise_lvsd(&mut self) {
-        let status = match self.lvsd.child.try_wait() {
-            Ok(Some(status)) => status,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::warn!("cannot check on lvsd: {e}");
-                return;
-            }
-        };
-        tracing::error!(
-            "Child process {} exited with {status}",
-            self.lvsd.child.id()
+        let now = std::time::Instant::now();
+        let slot = std::mem::replace(
+            &mut self.lvsd,
+            LvsdSlot::Down {
+                retry_at: now,
+                failures: 0,
+            },
         );
-        let actions = self.machine.handle_lvsd_died(self.clock.now());
-        self.carry_out(actions);
-        let since = self.lvsd.started.elapsed();
-        if since < LVSD_RESTART_PAUSE {
-            std::thread::sleep(LVSD_RESTART_PAUSE - since);
-        }
-        match Lvsd::start(&self.opts) {
-            Ok(lvsd) => {
-                self.lvsd = lvsd;
-                let actions = self.machine.handle_lvsd_restarted(self.clock.now());
-                self.carry_out(actions);
-                if self.machine.is_active() {
-                    self.lvsd.set_role(LvsdRole::Active);
+        self.lvsd = match slot {
+            LvsdSlot::Ready(mut lvsd) => match lvsd.child.try_wait() {
+                Ok(Some(status)) => {
+                    tracing::error!("Child process {} exited with {status}", lvsd.child.id());
+                    // The slot is Down before the machine acts: release skips lvsd.
+                    self.lvsd = LvsdSlot::Down {
+                        retry_at: lvsd.started + LVSD_RESTART_PAUSE,
+                        failures: 0,
+                    };
+                    let actions = self.machine.handle_lvsd_died(self.clock.now());
+                    self.carry_out(actions);
+                    return;
+                }
+                Ok(None) => LvsdSlot::Ready(lvsd),
+                Err(e) => {
+                    tracing::warn!("cannot check on lvsd: {e}");
+                    LvsdSlot::Ready(lvsd)
+                }
+            },
+            LvsdSlot::Starting { mut lvsd, failures } => match lvsd.child.try_wait() {
+                Ok(Some(status)) => {
+                    let failures = failures + 1;
+                    let pause = restart_pause(failures);
+                    tracing::error!(
+                        "lvsd (pid {}) exited with {status} before answering; next start in {pause:?}",
+                        lvsd.child.id()
+                    );
+                    LvsdSlot::Down {
+                        retry_at: now + pause,
+                        failures,
+                    }
+                }
+                Ok(None) if lvsd.is_ready() => {
+                    tracing::info!(pid = lvsd.child.id(), "lvsd answers again");
+                    self.lvsd = LvsdSlot::Ready(lvsd);
+                    let actions = self.machine.handle_lvsd_restarted(self.clock.now());
+                    self.carry_out(actions);
+                    if self.machine.is_active()
+                        && let LvsdSlot::Ready(lvsd) = &self.lvsd
+                    {
+                        lvsd.set_role(LvsdRole::Active);
+                    }
+                    return;
+                }
+                Ok(None) if lvsd.started.elapsed() > LVSD_READY_TIMEOUT => {
+                    let failures = failures + 1;
+                    tracing::error!(
+                        "lvsd (pid {}) did not answer within {LVSD_READY_TIMEOUT:?}; killing it",
+                        lvsd.child.id()
+                    );
+                    let _ = lvsd.child.kill();
+                    let _ = lvsd.child.wait();
+                    LvsdSlot::Down {
+                        retry_at: now + restart_pause(failures),
+                        failures,
+                    }
+                }
+                Ok(None) | Err(_) => LvsdSlot::Starting { lvsd, failures },
+            },
+            LvsdSlot::Down { retry_at, failures } if now >= retry_at => {
+                match Lvsd::spawn(&self.opts) {
+                    Ok(lvsd) => LvsdSlot::Starting { lvsd, failures },
+                    Err(e) => {
+                        let failures = failures + 1;
+                        let pause = restart_pause(failures);
+                        tracing::error!("cannot restart lvsd: {e}; next try in {pause:?}");
+                        LvsdSlot::Down {
+                            retry_at: now + pause,
+                            failures,
+                        }
+                    }
                 }
             }
-            // The dead child stays in place: the next turn tries again.
-            Err(e) => tracing::error!("cannot restart lvsd: {e}"),
+            down @ LvsdSlot::Down { .. } => down,
+        };
+    }
+
+    /// lvsd when it answers: role changes and signals go to it only then.
+    fn ready_lvsd(&self) -> Option<&Lvsd> {
+        match &self.lvsd {
+            LvsdSlot::Ready(lvsd) => Some(lvsd),
+            LvsdSlot::Starting { .. } | LvsdSlot::Down { .. } => None,
         }
     }
 
@@ -608,7 +708,13 @@ impl Daemon {
                     run_cmd("active_cmd", self.active_cmd.as_deref());
                     self.send_arps();
                 }
-                Action::ReloadLvsd => self.lvsd.signal(Signal::SIGHUP),
+                Action::ReloadLvsd => match &self.lvsd {
+                    LvsdSlot::Ready(lvsd) | LvsdSlot::Starting { lvsd, .. } => {
+                        lvsd.signal(Signal::SIGHUP);
+                    }
+                    // A new lvsd reads the file anyway.
+                    LvsdSlot::Down { .. } => {}
+                },
             }
         }
     }
@@ -618,13 +724,19 @@ impl Daemon {
         self.add_all(&floating);
         self.floating = floating;
         self.send_arps();
-        self.lvsd.set_role(LvsdRole::Active);
+        match self.ready_lvsd() {
+            Some(lvsd) => lvsd.set_role(LvsdRole::Active),
+            // The machine does not activate while lvsd is away (CHILDFAIL).
+            None => tracing::error!("taking over while lvsd is not running"),
+        }
         run_cmd("active_cmd", self.active_cmd.as_deref());
     }
 
     fn release(&mut self) {
         self.arp_generation.fetch_add(1, Ordering::Relaxed);
-        self.lvsd.set_role(LvsdRole::Standby);
+        if let Some(lvsd) = self.ready_lvsd() {
+            lvsd.set_role(LvsdRole::Standby);
+        }
         let floating = std::mem::take(&mut self.floating);
         self.remove_all(&floating);
         self.floating = floating;
@@ -665,7 +777,10 @@ impl Daemon {
         if self.machine.is_active() {
             self.release();
         }
-        self.lvsd.stop();
+        match &mut self.lvsd {
+            LvsdSlot::Ready(lvsd) | LvsdSlot::Starting { lvsd, .. } => lvsd.stop(),
+            LvsdSlot::Down { .. } => {}
+        }
         tracing::info!("pulse stopped");
     }
 
@@ -726,6 +841,14 @@ impl Daemon {
         }
         self.carry_out(actions);
     }
+}
+
+/// The pause before the next start of an lvsd that died `failures` times in a row before
+/// answering: 1 s, doubling, at most [`LVSD_RESTART_MAX_PAUSE`].
+fn restart_pause(failures: u32) -> Duration {
+    LVSD_RESTART_PAUSE
+        .saturating_mul(1 << failures.min(5))
+        .min(LVSD_RESTART_MAX_PAUSE)
 }
 
 /// The gratuitous ARPs of a takeover: Piranha's frame, `arp_count` of them `arp_interval`
