@@ -9,7 +9,8 @@
 //!   heals, exactly one director (the primary) keeps the VIP.
 //! - Spoofed Piranha heartbeats, heartbeats signed with a wrong key, tampered and replayed
 //!   real heartbeats, all sent from the client's namespace with the primary's address forged,
-//!   change no role on a pair with `heartbeat_key`; the backup's pulse logs the drops.
+//!   change no role on a pair with `heartbeat_key`; the backup's pulse logs the drops. The
+//!   control: without a key, one forged Piranha "stopped" makes the backup activate.
 //! - lvsd SIGKILLed on the active director: the partner takes over and the restarted lvsd
 //!   does not pull the VIP back.
 //! - `monitor_links`: carrier loss on the active director's public interface (its switch port
@@ -441,6 +442,50 @@ fn spoofed_and_replayed_heartbeats_change_nothing() {
     });
 }
 
+/// The control for the test above: without `heartbeat_key` (Piranha's format, which pulse
+/// warns about at every start) the same forged "stopped" heartbeat from the client's
+/// namespace does make the backup activate. This shows that the forged frames reach pulse,
+/// and why the key matters.
+#[test]
+fn unauthenticated_pair_is_moved_by_a_spoofed_heartbeat() {
+    if !privileged("pulse_unauthenticated_pair_is_moved_by_a_spoofed_heartbeat") {
+        return;
+    }
+    nat_lab().run(|lab| {
+        let _http = lab.start_http(80).expect("http servers");
+        let cf = lab
+            .write_file("lvs.cf", &lvs_cf(lab, FAST))
+            .expect("lvs.cf");
+        let (_p0, p1) = start_pair(lab, &cf);
+        assert!(
+            p1.log().contains("NOT authenticated"),
+            "no start-up warning:\n{}",
+            p1.log()
+        );
+        let mark = p1.log().len();
+        let primary = SocketAddrV4::new(lab.addr(D0), PORT);
+        let backup = SocketAddrV4::new(lab.addr(D1), PORT);
+        heartbeat::send_spoofed(
+            lab,
+            C0,
+            primary,
+            backup,
+            &[heartbeat::piranha(PeerState::Standby)],
+            1,
+            Duration::ZERO,
+        )
+        .expect("lab-heartbeat send");
+        // The real primary's next "active" makes the backup step down again at once, so the
+        // backup's log, not a snapshot of its addresses, is the evidence.
+        wait_for(
+            "the backup activates on a forged \"stopped\"",
+            lab,
+            TAKEOVER,
+            || since(&p1.log(), mark).contains("primary inactive: activating"),
+        );
+    });
+}
+
 /// Pids of the children of `pid`, from `/proc/*/stat` (its 4th field is the parent).
 fn children(pid: u32) -> Vec<u32> {
     let Ok(procs) = std::fs::read_dir("/proc") else {
@@ -481,6 +526,9 @@ fn lvsd_killed_on_the_active_hands_over() {
             .expect("lvs.cf");
         let (p0, _p1) = start_pair(lab, &cf);
 
+        // lvsd is killed soon after start, so pulse waits out its restart pause (1 s) before
+        // starting a new one: longer than deadtime. Heartbeats from the partner keep arriving
+        // meanwhile; the restarted director must stay standby all the same.
         let lvsd = lvsd_of(&p0);
         let killed = std::process::Command::new("kill")
             .args(["-KILL", &lvsd.to_string()])
