@@ -21,6 +21,7 @@ use nix::unistd::Pid;
 use crate::addresses::Addresses;
 use crate::config::PulseConfig;
 use crate::floating::{FloatingAddr, floating_addrs};
+use crate::links::{LinkChange, LinkNotifier, LinkState, LinkWatch, watched_interfaces};
 use crate::machine::{Action, Machine};
 use crate::time::Instant;
 use crate::transport::{Codec, Paths, Transport};
@@ -32,6 +33,8 @@ const TICK: Duration = Duration::from_millis(100);
 const LVSD_READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long lvsd gets to exit after SIGTERM before SIGKILL.
 const LVSD_STOP_GRACE: Duration = Duration::from_secs(5);
+/// Longest time between two looks at the watched links when no notification came.
+const LINK_CHECK_PERIOD: Duration = Duration::from_secs(1);
 /// Shortest pause between two restarts of a dying lvsd.
 const LVSD_RESTART_PAUSE: Duration = Duration::from_secs(1);
 
@@ -46,6 +49,8 @@ pub struct Options {
     pub lvsd: PathBuf,
     /// lvsd's control socket (passed to lvsd with `--socket`).
     pub socket: PathBuf,
+    /// `SCHED_RR` priority of the heartbeat loop; `None` leaves the normal policy.
+    pub realtime: Option<i32>,
 }
 
 /// Why the daemon could not start or had to stop.
@@ -75,6 +80,9 @@ pub enum DaemonError {
     /// lvsd could not be started or did not answer.
     #[error("lvsd: {0}")]
     Lvsd(String),
+    /// The link notification socket (`monitor_links`).
+    #[error("cannot watch link state (monitor_links): {0}")]
+    LinkMonitor(#[source] std::io::Error),
 }
 
 /// Runs pulse until SIGTERM or SIGINT.
@@ -107,7 +115,11 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         )?),
         None => None,
     };
-    let addresses = Addresses::new().map_err(Box::new)?;
+    let mut addresses = Addresses::new().map_err(Box::new)?;
+    let floating = floating_addrs(&lvs);
+    release_leftovers(&mut addresses, &floating);
+    isolate_heartbeats(opts.realtime);
+    let links = Links::new(&cfg)?;
     let lvsd = Lvsd::start(opts)?;
     let (machine, actions) = Machine::new(cfg.settings.clone(), clock.now())
         .map_err(crate::config::ConfigError::from)?;
@@ -117,15 +129,114 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         machine,
         transport,
         addresses,
-        floating: floating_addrs(&lvs),
+        floating,
+        links,
+        arp: arp_plan(&lvs),
         active_cmd: lvs.global.active_cmd.clone(),
         inactive_cmd: lvs.global.inactive_cmd.clone(),
         lvsd,
         arp_generation: Arc::new(AtomicU64::new(0)),
     };
     d.carry_out(actions);
+    d.check_links(true);
     d.run_loop(&term, &hup);
     Ok(())
+}
+
+/// `--test-start`: what pulse would do on this host with this lvs.cf, without doing any of
+/// it (no socket bound, no address touched, no lvsd started). Errors are the ones
+/// [`run`] would stop with.
+pub fn test_start(opts: &Options) -> Result<String, DaemonError> {
+    use std::fmt::Write as _;
+    let (lvs, cfg) = load(opts)?;
+    let mut out = String::new();
+    let s = &cfg.settings;
+    let role = match cfg.role {
+        Role::Primary => "primary (MASTER)",
+        Role::Backup => "backup (BACKUP)",
+    };
+    let _ = writeln!(out, "config: {}", opts.config.display());
+    let _ = writeln!(out, "role: {role} at {}", cfg.local.public);
+    match Paths::from_config(&cfg) {
+        None => {
+            let _ = writeln!(
+                out,
+                "partner: none (backup = 0.0.0.0): active at start, no heartbeats"
+            );
+        }
+        Some(paths) => {
+            let _ = writeln!(
+                out,
+                "heartbeats: udp {} -> {} (public)",
+                paths.public.local, paths.public.partner
+            );
+            if let Some(p) = paths.private {
+                let _ = writeln!(
+                    out,
+                    "heartbeats: udp {} -> {} (private)",
+                    p.local, p.partner
+                );
+            }
+            match &cfg.auth {
+                Some(k) => {
+                    let _ = writeln!(
+                        out,
+                        "format: authenticated (HMAC-SHA256, key {}, cluster id {})",
+                        k.file.display(),
+                        k.cluster_id
+                    );
+                }
+                None => {
+                    let _ = writeln!(out, "format: Piranha 4-byte, unauthenticated");
+                }
+            }
+            let _ = writeln!(
+                out,
+                "timing: keepalive {:?}, deadtime {:?}",
+                s.keepalive, s.deadtime
+            );
+        }
+    }
+    for w in cfg.startup_warnings() {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    let start = if s.force_active {
+        "active at once (--forceactive)"
+    } else {
+        "standby; active when the partner is silent for deadtime or stops"
+    };
+    let _ = writeln!(out, "start: {start}");
+    let plan = arp_plan(&lvs);
+    for a in floating_addrs(&lvs) {
+        let _ = writeln!(
+            out,
+            "takeover: add {a}, then gratuitous ARPs ({} x {:?}) on {}",
+            plan.count, plan.interval, a.ifname
+        );
+    }
+    if s.monitor_links {
+        let mut addrs = vec![("Primary NIC", cfg.local.public)];
+        addrs.extend(cfg.local.private.map(|p| ("Private NIC", p)));
+        for w in watched_interfaces(&addrs, &local_ipv4_named()?) {
+            let _ = writeln!(out, "monitor_links: {} ({})", w.ifname, w.what);
+        }
+    }
+    for (what, cmd) in [
+        ("active_cmd", &lvs.global.active_cmd),
+        ("inactive_cmd", &lvs.global.inactive_cmd),
+    ] {
+        if let Some(cmd) = cmd {
+            let _ = writeln!(out, "{what}: {cmd}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "lvsd: {} -c {} --nodaemon --standby --socket {}",
+        opts.lvsd.display(),
+        opts.config.display(),
+        opts.socket.display()
+    );
+    Ok(out)
 }
 
 /// lvs.cf and its mapping for this host.
@@ -140,10 +251,90 @@ fn load(opts: &Options) -> Result<(Config, PulseConfig), DaemonError> {
 
 /// Every IPv4 address on the host's interfaces.
 fn local_ipv4() -> Result<Vec<Ipv4Addr>, DaemonError> {
+    Ok(local_ipv4_named()?.into_iter().map(|(_, a)| a).collect())
+}
+
+/// Every IPv4 address on the host's interfaces, with the interface (or label) holding it.
+fn local_ipv4_named() -> Result<Vec<(String, Ipv4Addr)>, DaemonError> {
     let addrs = nix::ifaddrs::getifaddrs().map_err(DaemonError::LocalAddrs)?;
     Ok(addrs
-        .filter_map(|a| a.address?.as_sockaddr_in().map(|s| s.ip()))
+        .filter_map(|a| {
+            let ip = a.address?.as_sockaddr_in()?.ip();
+            Some((a.interface_name, ip))
+        })
         .collect())
+}
+
+/// A pulse that starts is not active yet: floating addresses left on this host by a previous
+/// run (pulse killed outright, the host's network restarted with them configured) are
+/// removed, so that two directors never answer ARP for a VIP because of a restart.
+fn release_leftovers(addresses: &mut Addresses, floating: &[FloatingAddr]) {
+    for a in floating {
+        match addresses.remove(a) {
+            Ok(crate::addresses::RemoveOutcome::Removed) => tracing::warn!(
+                vip = %a.addr, label = %a.label,
+                "removed a floating address left from a previous run; it comes back on takeover"
+            ),
+            Ok(crate::addresses::RemoveOutcome::NotHeld) => {}
+            Err(e) => {
+                tracing::error!(vip = %a.addr, label = %a.label, "cannot remove floating address: {e}")
+            }
+        }
+    }
+}
+
+/// Keeps heartbeats on time whatever lvsd does: pulse is a process of its own, its memory is
+/// locked (no page faults in the loop) and, when `realtime` is set, its loop runs under
+/// `SCHED_RR`, so a forwarding worker busy on every core cannot delay a heartbeat. lvsd and
+/// the commands pulse starts keep the normal policy. Failures are logged, not fatal: the
+/// heartbeats still work, only less isolated.
+fn isolate_heartbeats(realtime: Option<i32>) {
+    use nix::sys::mman::{MlockAllFlags, mlockall};
+    if let Err(e) = mlockall(MlockAllFlags::MCL_CURRENT | MlockAllFlags::MCL_FUTURE) {
+        tracing::warn!(
+            "cannot lock pulse's memory (mlockall): {e}; heartbeats may be delayed by paging"
+        );
+    }
+    if let Some(priority) = realtime {
+        match ipvs_core::io::set_realtime(priority) {
+            Ok(()) => tracing::debug!(priority, "heartbeat loop runs under SCHED_RR"),
+            Err(e) => tracing::warn!(
+                priority,
+                "cannot run under SCHED_RR: {e}; heartbeats may be delayed when the host is busy"
+            ),
+        }
+    }
+}
+
+/// `monitor_links`: the watched links and the notification socket.
+#[derive(Debug)]
+struct Links {
+    watch: LinkWatch,
+    notifier: LinkNotifier,
+    /// The next periodic look, in case a notification was lost.
+    next_check: std::time::Instant,
+}
+
+impl Links {
+    /// `None` unless `monitor_links` is set.
+    fn new(cfg: &PulseConfig) -> Result<Option<Links>, DaemonError> {
+        if !cfg.settings.monitor_links {
+            return Ok(None);
+        }
+        let mut addrs = vec![("Primary NIC", cfg.local.public)];
+        if let Some(private) = cfg.local.private {
+            addrs.push(("Private NIC", private));
+        }
+        let watched = watched_interfaces(&addrs, &local_ipv4_named()?);
+        for w in &watched {
+            tracing::info!(ifname = %w.ifname, "monitoring the link of the {}", w.what);
+        }
+        Ok(Some(Links {
+            watch: LinkWatch::new(watched),
+            notifier: LinkNotifier::new().map_err(DaemonError::LinkMonitor)?,
+            next_check: std::time::Instant::now(),
+        }))
+    }
 }
 
 /// Distinguishes this run's heartbeats from a previous one's: wall-clock microseconds.
@@ -183,6 +374,8 @@ impl Lvsd {
             .arg(&opts.config)
             .args(["--nodaemon", "--standby", "--socket"])
             .arg(&opts.socket)
+            // lvsd stops when pulse dies (see lvsd's main).
+            .env("PULSE_SUPERVISOR_PID", std::process::id().to_string())
             .spawn()
             .map_err(|e| DaemonError::Lvsd(format!("cannot start {}: {e}", opts.lvsd.display())))?;
         tracing::info!(pid = child.id(), "lvsd started");
@@ -253,6 +446,9 @@ struct Daemon {
     transport: Option<Transport>,
     addresses: Addresses,
     floating: Vec<FloatingAddr>,
+    links: Option<Links>,
+    /// Gratuitous ARPs after a takeover (`arp_count`, `arp_interval`).
+    arp: send_arp::Announce,
     active_cmd: Option<String>,
     inactive_cmd: Option<String>,
     lvsd: Lvsd,
@@ -272,6 +468,7 @@ impl Daemon {
                 self.reload();
             }
             self.supervise_lvsd();
+            self.check_links(false);
             let now = self.clock.now();
             if self.machine.poll_timeout().is_some_and(|t| t <= now) {
                 let actions = self.machine.handle_timeout(now);
@@ -298,17 +495,60 @@ impl Daemon {
             .poll_timeout()
             .map_or(TICK, |t| t.saturating_since(now).min(TICK));
         let millis = u16::try_from(wait.as_millis()).unwrap_or(u16::MAX);
-        match &self.transport {
-            Some(t) => {
-                let mut fds: Vec<PollFd<'_>> = t
-                    .fds()
-                    .map(|(_, fd)| PollFd::new(fd, PollFlags::POLLIN))
-                    .collect();
-                // EINTR (a signal) just ends this turn early.
-                let _ = poll(&mut fds, PollTimeout::from(millis));
-            }
-            None => std::thread::sleep(wait),
+        let mut fds: Vec<PollFd<'_>> = self
+            .transport
+            .iter()
+            .flat_map(|t| t.fds().map(|(_, fd)| fd))
+            .chain(self.links.iter().map(|l| l.notifier.fd()))
+            .map(|fd| PollFd::new(fd, PollFlags::POLLIN))
+            .collect();
+        if fds.is_empty() {
+            std::thread::sleep(wait);
+        } else {
+            // EINTR (a signal) just ends this turn early.
+            let _ = poll(&mut fds, PollTimeout::from(millis));
         }
+    }
+
+    /// `monitor_links`: looks at the watched links when one changed (or every
+    /// [`LINK_CHECK_PERIOD`], or when `force`d) and tells the machine about a failure or a
+    /// recovery.
+    fn check_links(&mut self, force: bool) {
+        let Some(links) = &mut self.links else { return };
+        let notified = links.notifier.drain();
+        let due = std::time::Instant::now() >= links.next_check;
+        if !(force || notified || due) {
+            return;
+        }
+        links.next_check = std::time::Instant::now() + LINK_CHECK_PERIOD;
+        let addresses = &mut self.addresses;
+        let change = links
+            .watch
+            .update(|ifname| match addresses.link_up(ifname) {
+                Ok(Some(true)) => LinkState::Up,
+                Ok(Some(false)) => LinkState::Down,
+                Ok(None) => LinkState::Missing,
+                Err(e) => {
+                    tracing::warn!(ifname, "cannot read the link state: {e}");
+                    LinkState::Unknown
+                }
+            });
+        let up = match change {
+            None => return,
+            Some(LinkChange::Failed(down)) => {
+                for (w, state) in &down {
+                    tracing::error!(ifname = %w.ifname, state = ?state, "{}: link down", w.what);
+                }
+                tracing::error!("Local NIC link failure: Pulse disabled");
+                false
+            }
+            Some(LinkChange::Restored) => {
+                tracing::info!("Local NIC link(s) restored: Pulse enabled");
+                true
+            }
+        };
+        let actions = self.machine.handle_link(self.clock.now(), up);
+        self.carry_out(actions);
     }
 
     /// lvsd's exit: tell the machine, and start a new one.
@@ -405,14 +645,15 @@ impl Daemon {
         }
     }
 
-    /// Piranha's gratuitous ARPs (5 × 1 s, the first at once) for every floating address,
+    /// The gratuitous ARPs (`arp_count` × `arp_interval`, the first at once; Piranha's 5 × 1 s
+    /// by default) for every floating address,
     /// from one thread each; a later takeover or release stops them.
     fn send_arps(&self) {
         let generation = self.arp_generation.fetch_add(1, Ordering::Relaxed) + 1;
         for a in &self.floating {
             let current = Arc::clone(&self.arp_generation);
-            let (ifname, ip) = (a.ifname.clone(), a.addr);
-            std::thread::spawn(move || announce(&ifname, ip, generation, &current));
+            let (ifname, ip, plan) = (a.ifname.clone(), a.addr, self.arp);
+            std::thread::spawn(move || announce(&ifname, ip, plan, generation, &current));
         }
     }
 
@@ -436,6 +677,7 @@ impl Daemon {
                 return;
             }
         };
+        let links = Links::new(&cfg);
         let actions = match self.machine.handle_reload(self.clock.now(), cfg.settings) {
             Ok(actions) => actions,
             Err(e) => {
@@ -443,10 +685,24 @@ impl Daemon {
                 return;
             }
         };
+        match links {
+            Ok(links) => {
+                let was_failed = self.links.as_ref().is_some_and(|l| l.watch.is_failed());
+                self.links = links;
+                if was_failed {
+                    // The new watch starts from "all up": tell the machine, then look again.
+                    let actions = self.machine.handle_link(self.clock.now(), true);
+                    self.carry_out(actions);
+                }
+                self.check_links(true);
+            }
+            Err(e) => tracing::error!("monitor_links: {e}; keeping the links watched so far"),
+        }
         let floating = floating_addrs(&lvs);
         let old = std::mem::replace(&mut self.floating, floating);
         self.active_cmd = lvs.global.active_cmd.clone();
         self.inactive_cmd = lvs.global.inactive_cmd.clone();
+        self.arp = arp_plan(&lvs);
         if self.machine.is_active() {
             // Only the addresses that changed: active_cmd and lvsd's role stay as they are.
             let gone: Vec<FloatingAddr> = old
@@ -470,9 +726,24 @@ impl Daemon {
     }
 }
 
-/// Sends [`send_arp::Announce::PULSE`]'s frames one by one, stopping when `current` moves on.
-fn announce(ifname: &str, ip: Ipv4Addr, generation: u64, current: &AtomicU64) {
-    let plan = send_arp::Announce::PULSE;
+/// The gratuitous ARPs of a takeover: Piranha's frame, `arp_count` of them `arp_interval`
+/// apart (default 5 × 1 s, as Piranha).
+fn arp_plan(lvs: &Config) -> send_arp::Announce {
+    send_arp::Announce {
+        count: lvs.global.arp_count,
+        interval: lvs.global.arp_interval,
+        ..send_arp::Announce::PULSE
+    }
+}
+
+/// Sends `plan`'s frames one by one, stopping when `current` moves on.
+fn announce(
+    ifname: &str,
+    ip: Ipv4Addr,
+    plan: send_arp::Announce,
+    generation: u64,
+    current: &AtomicU64,
+) {
     let once = send_arp::Announce { count: 1, ..plan };
     for n in 0..plan.count {
         if n > 0 {
