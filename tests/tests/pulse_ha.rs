@@ -11,8 +11,8 @@
 //!   real heartbeats, all sent from the client's namespace with the primary's address forged,
 //!   change no role on a pair with `heartbeat_key`; the backup's pulse logs the drops. The
 //!   control: without a key, one forged Piranha "stopped" makes the backup activate.
-//! - lvsd SIGKILLed on the active director: the partner takes over and the restarted lvsd
-//!   does not pull the VIP back.
+//! - lvsd SIGKILLed on the active director: the partner takes over (the client's ARP entry
+//!   names it) and the director whose lvsd pulse restarted does not pull the VIP back.
 //! - `monitor_links`: carrier loss on the active director's public interface (its switch port
 //!   set down) fails over while heartbeats still flow over the private path; without
 //!   `monitor_links` the same link loss changes nothing.
@@ -90,6 +90,19 @@ fn requests_succeed(lab: &Lab) -> bool {
     let args = ["--to", vip.as_str(), "--requests", "6", "--deadline-s", "3"];
     lab.http_client(C0, &args, Duration::from_secs(10))
         .is_ok_and(|t| t.failed == 0 && t.ok == 6)
+}
+
+/// Whether the client's ARP entry for the VIP names `director`'s public MAC.
+fn client_arp_points_at(lab: &Lab, director: Role) -> bool {
+    let mac = lab
+        .iface(director, Segment::Public)
+        .expect("a director has eth0")
+        .mac
+        .map(|b| format!("{b:02x}"))
+        .join(":");
+    let vip = lab.vip().to_string();
+    lab.ip(C0, ["neigh", "show", vip.as_str(), "dev", "eth0"])
+        .is_ok_and(|out| out.contains(&format!("lladdr {mac}")))
 }
 
 fn wait_for(what: &str, lab: &Lab, within: Duration, cond: impl FnMut() -> bool) {
@@ -262,6 +275,12 @@ fn partition_heals_to_exactly_one_active() {
         wait_for("requests succeed after the heal", lab, TAKEOVER, || {
             requests_succeed(lab)
         });
+        wait_for(
+            "the client's ARP entry names director 0",
+            lab,
+            TAKEOVER,
+            || client_arp_points_at(lab, D0),
+        );
         stays("director 0 alone holds the VIP", lab, SETTLED, || {
             only(lab, D0)
         });
@@ -542,6 +561,12 @@ fn lvsd_killed_on_the_active_hands_over() {
         wait_for("requests succeed after the takeover", lab, TAKEOVER, || {
             requests_succeed(lab)
         });
+        wait_for(
+            "the client's ARP entry names director 1",
+            lab,
+            TAKEOVER,
+            || client_arp_points_at(lab, D1),
+        );
         // pulse restarts its lvsd; the director stays standby (no fail-back).
         wait_for(
             "pulse on director 0 restarts its lvsd",
@@ -592,6 +617,12 @@ fn monitor_links_link_down_fails_over() {
         wait_for("requests succeed after the takeover", lab, TAKEOVER, || {
             requests_succeed(lab)
         });
+        wait_for(
+            "the client's ARP entry names director 1",
+            lab,
+            TAKEOVER,
+            || client_arp_points_at(lab, D1),
+        );
 
         // The cable back: the link is up again, the primary stays standby (no fail-back).
         lab.plug(D0, Segment::Public).expect("plug director 0");
