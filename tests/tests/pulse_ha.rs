@@ -12,7 +12,8 @@
 //!   change no role on a pair with `heartbeat_key`; the backup's pulse logs the drops. The
 //!   control: without a key, one forged Piranha "stopped" makes the backup activate.
 //! - lvsd SIGKILLed on the active director: the partner takes over (the client's ARP entry
-//!   names it) and the director whose lvsd pulse restarted does not pull the VIP back.
+//!   names it); the restarted lvsd is killed again, so that pulse waits out its restart
+//!   pause; the director whose lvsd pulse restarted must not pull the VIP back.
 //! - `monitor_links`: carrier loss on the active director's public interface (its switch port
 //!   set down) fails over while heartbeats still flow over the private path; without
 //!   `monitor_links` the same link loss changes nothing.
@@ -552,16 +553,7 @@ fn lvsd_killed_on_the_active_hands_over() {
             .expect("lvs.cf");
         let (p0, _p1) = start_pair(lab, &cf);
 
-        // lvsd is killed soon after start, so pulse waits out its restart pause (1 s) before
-        // starting a new one: longer than deadtime. Heartbeats from the partner keep arriving
-        // meanwhile; the restarted director must stay standby all the same.
-        let lvsd = lvsd_of(&p0);
-        let killed = std::process::Command::new("kill")
-            .args(["-KILL", &lvsd.to_string()])
-            .status()
-            .expect("run kill");
-        assert!(killed.success(), "kill -KILL {lvsd} failed");
-
+        kill_lvsd(&p0);
         wait_for("director 1 alone holds the VIP", lab, TAKEOVER, || {
             only(lab, D1)
         });
@@ -574,21 +566,56 @@ fn lvsd_killed_on_the_active_hands_over() {
             TAKEOVER,
             || client_arp_points_at(lab, D1),
         );
-        // pulse restarts its lvsd; the director stays standby (no fail-back).
+
+        // pulse restarts its lvsd. The new one dies soon too (on the standby now), once
+        // pulse has seen it answer: pulse then waits out its restart pause (1 s from the
+        // last start, longer than deadtime) before the next start, while the partner's
+        // heartbeats keep arriving. The director must stay standby all the same (no
+        // fail-back), however long the restart took.
+        let socket = lab.dir().join(format!("lvsd-{}.sock", D0.short()));
+        let answers = || {
+            lvsd::control::client::Client::new(&socket)
+                .timeout(Duration::from_millis(500))
+                .status()
+                .is_ok()
+        };
+        let ready = |n: usize| p0.log().matches(LVSD_READY).count() >= n;
         wait_for(
             "pulse on director 0 restarts its lvsd",
             lab,
             TAKEOVER,
-            || p0.log().matches("lvsd started").count() >= 2,
+            || ready(2) && answers(),
+        );
+        // pulse polls lvsd's socket every 50 ms: let it see the answer too.
+        std::thread::sleep(Duration::from_millis(200));
+        kill_lvsd(&p0);
+        wait_for(
+            "pulse on director 0 restarts its lvsd again",
+            lab,
+            TAKEOVER,
+            || ready(3) && answers(),
         );
         stays(
-            "director 1 alone holds the VIP after lvsd's restart",
+            "director 1 alone holds the VIP after lvsd's restarts",
             lab,
             Duration::from_secs(3),
             || only(lab, D1),
         );
-        assert!(requests_succeed(lab), "requests fail after lvsd's restart");
+        assert!(requests_succeed(lab), "requests fail after lvsd's restarts");
     });
+}
+
+/// What lvsd logs once it forwards (pulse's lvsd shares pulse's log).
+const LVSD_READY: &str = "lvsd: forwarding on";
+
+/// SIGKILL to the lvsd that `pulse` started.
+fn kill_lvsd(pulse: &Proc<'_>) {
+    let lvsd = lvsd_of(pulse);
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &lvsd.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(killed.success(), "kill -KILL {lvsd} failed");
 }
 
 /// Heartbeats also over the private segment (the directors' `eth1`), so that losing the
