@@ -35,6 +35,8 @@ const LVSD_READY_TIMEOUT: Duration = Duration::from_secs(30);
 const LVSD_STOP_GRACE: Duration = Duration::from_secs(5);
 /// Longest time between two looks at the watched links when no notification came.
 const LINK_CHECK_PERIOD: Duration = Duration::from_secs(1);
+/// How long `active_cmd`/`inactive_cmd` may run before pulse kills it.
+const CMD_TIMEOUT: Duration = Duration::from_secs(60);
 /// Shortest pause between two restarts of a dying lvsd.
 const LVSD_RESTART_PAUSE: Duration = Duration::from_secs(1);
 
@@ -761,23 +763,63 @@ fn announce(
 }
 
 /// Runs `active_cmd`/`inactive_cmd` without a shell (split on white space, as Piranha did)
-/// and reaps it from a thread of its own.
-fn run_cmd(what: &str, cmd: Option<&str>) {
+/// and reaps it from a thread of its own, so that the loop never waits for it.
+fn run_cmd(what: &'static str, cmd: Option<&str>) {
     let Some(cmd) = cmd else { return };
     let mut words = cmd.split_whitespace();
     let Some(program) = words.next() else { return };
-    match Command::new(program).args(words).spawn() {
-        Ok(mut child) => {
+    match Command::new(program)
+        .args(words)
+        .stdin(std::process::Stdio::null())
+        .spawn()
+    {
+        Ok(child) => {
             tracing::info!(pid = child.id(), "running {what}: {cmd}");
-            let what = what.to_owned();
-            std::thread::spawn(move || match child.wait() {
-                Ok(status) if status.success() => {}
-                Ok(status) => tracing::warn!("{what} exited with {status}"),
-                Err(e) => tracing::warn!("{what}: {e}"),
-            });
+            std::thread::spawn(move || reap_cmd(what, child, CMD_TIMEOUT));
         }
         Err(e) => tracing::error!("cannot run {what} ({cmd}): {e}"),
     }
+}
+
+/// How a command pulse started ended.
+#[derive(Debug, PartialEq, Eq)]
+enum CmdEnd {
+    /// Exit status 0.
+    Success,
+    /// Another exit status or a signal.
+    Failed(std::process::ExitStatus),
+    /// Still running after its time: killed.
+    Killed,
+    /// waitpid failed.
+    Lost,
+}
+
+/// Waits (polling, bounded by `timeout`) for `child`; kills a command that hangs. Logs the
+/// outcome once.
+fn reap_cmd(what: &str, mut child: Child, timeout: Duration) -> CmdEnd {
+    let deadline = std::time::Instant::now() + timeout;
+    let end = loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => break CmdEnd::Success,
+            Ok(Some(status)) => break CmdEnd::Failed(status),
+            Ok(None) if std::time::Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break CmdEnd::Killed;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => {
+                tracing::warn!("{what}: {e}");
+                break CmdEnd::Lost;
+            }
+        }
+    };
+    match &end {
+        CmdEnd::Failed(status) => tracing::warn!("{what} exited with {status}"),
+        CmdEnd::Killed => tracing::warn!("{what} still running after {timeout:?}: killed"),
+        CmdEnd::Success | CmdEnd::Lost => {}
+    }
+    end
 }
 
 /// The default lvsd: the one beside this binary, else `/usr/sbin/lvsd`.
@@ -787,4 +829,42 @@ pub fn default_lvsd() -> PathBuf {
         .and_then(|exe| exe.parent().map(|dir| dir.join("lvsd")))
         .filter(|p| p.is_file())
         .unwrap_or_else(|| Path::new("/usr/sbin/lvsd").to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spawn(argv: &[&str]) -> Child {
+        Command::new(argv[0])
+            .args(&argv[1..])
+            .spawn()
+            .expect("spawns")
+    }
+
+    #[test]
+    fn commands_are_reaped_with_their_outcome() {
+        let long = Duration::from_secs(10);
+        assert_eq!(reap_cmd("t", spawn(&["true"]), long), CmdEnd::Success);
+        assert!(matches!(
+            reap_cmd("t", spawn(&["false"]), long),
+            CmdEnd::Failed(_)
+        ));
+    }
+
+    #[test]
+    fn a_command_that_hangs_is_killed() {
+        let started = std::time::Instant::now();
+        let end = reap_cmd("t", spawn(&["sleep", "30"]), Duration::from_millis(100));
+        assert_eq!(end, CmdEnd::Killed);
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_missing_command_is_logged_not_fatal() {
+        // Nothing to assert but that it returns: the error is logged.
+        run_cmd("active_cmd", Some("/nonexistent/lvs-rs-active-cmd --flag"));
+        run_cmd("active_cmd", Some("   "));
+        run_cmd("active_cmd", None);
+    }
 }
