@@ -1,4 +1,5 @@
-//! The pulse extension keywords of the global section: `heartbeat_key` and `cluster_id`.
+//! The pulse extension keywords of the global section: `heartbeat_key`, `cluster_id`,
+//! `arp_count` and `arp_interval`.
 
 mod common;
 
@@ -57,4 +58,31 @@ fn cluster_id_out_of_range_or_not_a_number() {
 fn extensions_are_global_keywords_only() {
     let e = err(&common::vs("    cluster_id = 1"));
     assert!(e.contains("cluster_id"), "{e}");
+}
+
+#[test]
+fn arp_count_and_interval_default_to_piranhas_five_one_second_apart() {
+    let g = parse("serial_no = 1\n").global;
+    assert_eq!(g.arp_count, 5);
+    assert_eq!(g.arp_interval, std::time::Duration::from_secs(1));
+    let g = parse("arp_count = 3\narp_interval = 0.2\n").global;
+    assert_eq!(g.arp_count, 3);
+    assert_eq!(g.arp_interval, std::time::Duration::from_millis(200));
+}
+
+#[test]
+fn arp_count_out_of_range_and_a_zero_interval_are_refused() {
+    assert_eq!(
+        err("arp_count = 0\n"),
+        "t.cf:1: expected an integer in 1..=100 for \"arp_count\", found \"0\""
+    );
+    assert_eq!(
+        err("arp_count = 101\n"),
+        "t.cf:1: expected an integer in 1..=100 for \"arp_count\", found \"101\""
+    );
+    assert!(
+        err("arp_interval = 0\n").starts_with("t.cf:1: expected"),
+        "{}",
+        err("arp_interval = 0\n")
+    );
 }

@@ -26,6 +26,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use futures_util::TryStreamExt as _;
 use rtnetlink::Handle;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
+use rtnetlink::packet_route::link::LinkFlags;
 use tokio::runtime::Runtime;
 
 use crate::floating::FloatingAddr;
@@ -239,6 +240,26 @@ impl Addresses {
             }
         }
         Ok(outcome)
+    }
+
+    /// The link of `ifname`, for `monitor_links`: `Some(true)` when it is administratively up
+    /// and has carrier (`IFF_UP` and `IFF_LOWER_UP`), `Some(false)` otherwise, `None` when
+    /// there is no such interface.
+    pub fn link_up(&mut self, ifname: &str) -> Result<Option<bool>, rtnetlink::Error> {
+        let handle = &self.handle;
+        self.runtime.block_on(async {
+            let mut links = handle.link().get().match_name(ifname.to_owned()).execute();
+            match links.try_next().await {
+                Ok(Some(link)) => Ok(Some(
+                    link.header
+                        .flags
+                        .contains(LinkFlags::Up | LinkFlags::LowerUp),
+                )),
+                Ok(None) => Ok(None),
+                Err(e) if errno(&e) == Some(ENODEV) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
     }
 
     fn count_failure<T>(&mut self, r: Result<T, AddressError>) -> Result<T, AddressError> {

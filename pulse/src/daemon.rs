@@ -21,6 +21,7 @@ use nix::unistd::Pid;
 use crate::addresses::Addresses;
 use crate::config::PulseConfig;
 use crate::floating::{FloatingAddr, floating_addrs};
+use crate::links::{LinkChange, LinkNotifier, LinkState, LinkWatch, watched_interfaces};
 use crate::machine::{Action, Machine};
 use crate::time::Instant;
 use crate::transport::{Codec, Paths, Transport};
@@ -30,8 +31,18 @@ use crate::wire::Role;
 const TICK: Duration = Duration::from_millis(100);
 /// How long lvsd gets to answer on its control socket after start.
 const LVSD_READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest wait for lvsd's answer when the loop checks whether a restarted lvsd is ready:
+/// well under a keepalive, since the loop sends heartbeats.
+const LVSD_READY_PROBE: Duration = Duration::from_millis(20);
+/// Longest pause between two starts of an lvsd that keeps dying (doubling from
+/// [`LVSD_RESTART_PAUSE`]).
+const LVSD_RESTART_MAX_PAUSE: Duration = Duration::from_secs(30);
 /// How long lvsd gets to exit after SIGTERM before SIGKILL.
 const LVSD_STOP_GRACE: Duration = Duration::from_secs(5);
+/// Longest time between two looks at the watched links when no notification came.
+const LINK_CHECK_PERIOD: Duration = Duration::from_secs(1);
+/// How long `active_cmd`/`inactive_cmd` may run before pulse kills it.
+const CMD_TIMEOUT: Duration = Duration::from_secs(60);
 /// Shortest pause between two restarts of a dying lvsd.
 const LVSD_RESTART_PAUSE: Duration = Duration::from_secs(1);
 
@@ -46,6 +57,8 @@ pub struct Options {
     pub lvsd: PathBuf,
     /// lvsd's control socket (passed to lvsd with `--socket`).
     pub socket: PathBuf,
+    /// `SCHED_RR` priority of the heartbeat loop; `None` leaves the normal policy.
+    pub realtime: Option<i32>,
 }
 
 /// Why the daemon could not start or had to stop.
@@ -75,6 +88,9 @@ pub enum DaemonError {
     /// lvsd could not be started or did not answer.
     #[error("lvsd: {0}")]
     Lvsd(String),
+    /// The link notification socket (`monitor_links`).
+    #[error("cannot watch link state (monitor_links): {0}")]
+    LinkMonitor(#[source] std::io::Error),
 }
 
 /// Runs pulse until SIGTERM or SIGINT.
@@ -107,7 +123,11 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         )?),
         None => None,
     };
-    let addresses = Addresses::new().map_err(Box::new)?;
+    let mut addresses = Addresses::new().map_err(Box::new)?;
+    let floating = floating_addrs(&lvs);
+    release_leftovers(&mut addresses, &floating);
+    isolate_heartbeats(opts.realtime);
+    let links = Links::new(&cfg)?;
     let lvsd = Lvsd::start(opts)?;
     let (machine, actions) = Machine::new(cfg.settings.clone(), clock.now())
         .map_err(crate::config::ConfigError::from)?;
@@ -117,15 +137,114 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         machine,
         transport,
         addresses,
-        floating: floating_addrs(&lvs),
+        floating,
+        links,
+        arp: arp_plan(&lvs),
         active_cmd: lvs.global.active_cmd.clone(),
         inactive_cmd: lvs.global.inactive_cmd.clone(),
-        lvsd,
+        lvsd: LvsdSlot::Ready(lvsd),
         arp_generation: Arc::new(AtomicU64::new(0)),
     };
     d.carry_out(actions);
+    d.check_links(true);
     d.run_loop(&term, &hup);
     Ok(())
+}
+
+/// `--test-start`: what pulse would do on this host with this lvs.cf, without doing any of
+/// it (no socket bound, no address touched, no lvsd started). Errors are the ones
+/// [`run`] would stop with.
+pub fn test_start(opts: &Options) -> Result<String, DaemonError> {
+    use std::fmt::Write as _;
+    let (lvs, cfg) = load(opts)?;
+    let mut out = String::new();
+    let s = &cfg.settings;
+    let role = match cfg.role {
+        Role::Primary => "primary (MASTER)",
+        Role::Backup => "backup (BACKUP)",
+    };
+    let _ = writeln!(out, "config: {}", opts.config.display());
+    let _ = writeln!(out, "role: {role} at {}", cfg.local.public);
+    match Paths::from_config(&cfg) {
+        None => {
+            let _ = writeln!(
+                out,
+                "partner: none (backup = 0.0.0.0): active at start, no heartbeats"
+            );
+        }
+        Some(paths) => {
+            let _ = writeln!(
+                out,
+                "heartbeats: udp {} -> {} (public)",
+                paths.public.local, paths.public.partner
+            );
+            if let Some(p) = paths.private {
+                let _ = writeln!(
+                    out,
+                    "heartbeats: udp {} -> {} (private)",
+                    p.local, p.partner
+                );
+            }
+            match &cfg.auth {
+                Some(k) => {
+                    let _ = writeln!(
+                        out,
+                        "format: authenticated (HMAC-SHA256, key {}, cluster id {})",
+                        k.file.display(),
+                        k.cluster_id
+                    );
+                }
+                None => {
+                    let _ = writeln!(out, "format: Piranha 4-byte, unauthenticated");
+                }
+            }
+            let _ = writeln!(
+                out,
+                "timing: keepalive {:?}, deadtime {:?}",
+                s.keepalive, s.deadtime
+            );
+        }
+    }
+    for w in cfg.startup_warnings() {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    let start = if s.force_active {
+        "active at once (--forceactive)"
+    } else {
+        "standby; active when the partner is silent for deadtime or stops"
+    };
+    let _ = writeln!(out, "start: {start}");
+    let plan = arp_plan(&lvs);
+    for a in floating_addrs(&lvs) {
+        let _ = writeln!(
+            out,
+            "takeover: add {a}, then gratuitous ARPs ({} x {:?}) on {}",
+            plan.count, plan.interval, a.ifname
+        );
+    }
+    if s.monitor_links {
+        let mut addrs = vec![("Primary NIC", cfg.local.public)];
+        addrs.extend(cfg.local.private.map(|p| ("Private NIC", p)));
+        for w in watched_interfaces(&addrs, &local_ipv4_named()?) {
+            let _ = writeln!(out, "monitor_links: {} ({})", w.ifname, w.what);
+        }
+    }
+    for (what, cmd) in [
+        ("active_cmd", &lvs.global.active_cmd),
+        ("inactive_cmd", &lvs.global.inactive_cmd),
+    ] {
+        if let Some(cmd) = cmd {
+            let _ = writeln!(out, "{what}: {cmd}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "lvsd: {} -c {} --nodaemon --standby --socket {}",
+        opts.lvsd.display(),
+        opts.config.display(),
+        opts.socket.display()
+    );
+    Ok(out)
 }
 
 /// lvs.cf and its mapping for this host.
@@ -140,10 +259,90 @@ fn load(opts: &Options) -> Result<(Config, PulseConfig), DaemonError> {
 
 /// Every IPv4 address on the host's interfaces.
 fn local_ipv4() -> Result<Vec<Ipv4Addr>, DaemonError> {
+    Ok(local_ipv4_named()?.into_iter().map(|(_, a)| a).collect())
+}
+
+/// Every IPv4 address on the host's interfaces, with the interface (or label) holding it.
+fn local_ipv4_named() -> Result<Vec<(String, Ipv4Addr)>, DaemonError> {
     let addrs = nix::ifaddrs::getifaddrs().map_err(DaemonError::LocalAddrs)?;
     Ok(addrs
-        .filter_map(|a| a.address?.as_sockaddr_in().map(|s| s.ip()))
+        .filter_map(|a| {
+            let ip = a.address?.as_sockaddr_in()?.ip();
+            Some((a.interface_name, ip))
+        })
         .collect())
+}
+
+/// A pulse that starts is not active yet: floating addresses left on this host by a previous
+/// run (pulse killed outright, the host's network restarted with them configured) are
+/// removed, so that two directors never answer ARP for a VIP because of a restart.
+fn release_leftovers(addresses: &mut Addresses, floating: &[FloatingAddr]) {
+    for a in floating {
+        match addresses.remove(a) {
+            Ok(crate::addresses::RemoveOutcome::Removed) => tracing::warn!(
+                vip = %a.addr, label = %a.label,
+                "removed a floating address left from a previous run; it comes back on takeover"
+            ),
+            Ok(crate::addresses::RemoveOutcome::NotHeld) => {}
+            Err(e) => {
+                tracing::error!(vip = %a.addr, label = %a.label, "cannot remove floating address: {e}")
+            }
+        }
+    }
+}
+
+/// Keeps heartbeats on time whatever lvsd does: pulse is a process of its own, its memory is
+/// locked (no page faults in the loop) and, when `realtime` is set, its loop runs under
+/// `SCHED_RR`, so a forwarding worker busy on every core cannot delay a heartbeat. lvsd and
+/// the commands pulse starts keep the normal policy. Failures are logged, not fatal: the
+/// heartbeats still work, only less isolated.
+fn isolate_heartbeats(realtime: Option<i32>) {
+    use nix::sys::mman::{MlockAllFlags, mlockall};
+    if let Err(e) = mlockall(MlockAllFlags::MCL_CURRENT | MlockAllFlags::MCL_FUTURE) {
+        tracing::warn!(
+            "cannot lock pulse's memory (mlockall): {e}; heartbeats may be delayed by paging"
+        );
+    }
+    if let Some(priority) = realtime {
+        match ipvs_core::io::set_realtime(priority) {
+            Ok(()) => tracing::debug!(priority, "heartbeat loop runs under SCHED_RR"),
+            Err(e) => tracing::warn!(
+                priority,
+                "cannot run under SCHED_RR: {e}; heartbeats may be delayed when the host is busy"
+            ),
+        }
+    }
+}
+
+/// `monitor_links`: the watched links and the notification socket.
+#[derive(Debug)]
+struct Links {
+    watch: LinkWatch,
+    notifier: LinkNotifier,
+    /// The next periodic look, in case a notification was lost.
+    next_check: std::time::Instant,
+}
+
+impl Links {
+    /// `None` unless `monitor_links` is set.
+    fn new(cfg: &PulseConfig) -> Result<Option<Links>, DaemonError> {
+        if !cfg.settings.monitor_links {
+            return Ok(None);
+        }
+        let mut addrs = vec![("Primary NIC", cfg.local.public)];
+        if let Some(private) = cfg.local.private {
+            addrs.push(("Private NIC", private));
+        }
+        let watched = watched_interfaces(&addrs, &local_ipv4_named()?);
+        for w in &watched {
+            tracing::info!(ifname = %w.ifname, "monitoring the link of the {}", w.what);
+        }
+        Ok(Some(Links {
+            watch: LinkWatch::new(watched),
+            notifier: LinkNotifier::new().map_err(DaemonError::LinkMonitor)?,
+            next_check: std::time::Instant::now(),
+        }))
+    }
 }
 
 /// Distinguishes this run's heartbeats from a previous one's: wall-clock microseconds.
@@ -171,39 +370,44 @@ impl Clock {
 #[derive(Debug)]
 struct Lvsd {
     child: Child,
+    /// For role changes.
     client: Client,
+    /// For the readiness check, with a short timeout.
+    probe: Client,
     started: std::time::Instant,
 }
 
+/// Where the supervised lvsd is.
+#[derive(Debug)]
+enum LvsdSlot {
+    /// Answering on its socket.
+    Ready(Lvsd),
+    /// Started again after a death, not answering yet; `failures` starts in a row so far.
+    Starting { lvsd: Lvsd, failures: u32 },
+    /// Dead; the next start at `retry_at`.
+    Down {
+        retry_at: std::time::Instant,
+        failures: u32,
+    },
+}
+
 impl Lvsd {
-    /// Starts `lvsd -c FILE --nodaemon --standby --socket S` and waits for its socket.
+    /// Starts `lvsd -c FILE --nodaemon --standby --socket S` and waits for its socket
+    /// (pulse's start-up: nothing else to do meanwhile).
     fn start(opts: &Options) -> Result<Lvsd, DaemonError> {
-        let mut child = Command::new(&opts.lvsd)
-            .arg("-c")
-            .arg(&opts.config)
-            .args(["--nodaemon", "--standby", "--socket"])
-            .arg(&opts.socket)
-            .spawn()
-            .map_err(|e| DaemonError::Lvsd(format!("cannot start {}: {e}", opts.lvsd.display())))?;
-        tracing::info!(pid = child.id(), "lvsd started");
-        let client = Client::new(&opts.socket).timeout(Duration::from_secs(2));
-        let started = std::time::Instant::now();
+        let mut lvsd = Lvsd::spawn(opts)?;
         loop {
-            if client.status().is_ok() {
-                return Ok(Lvsd {
-                    child,
-                    client,
-                    started,
-                });
+            if lvsd.is_ready() {
+                return Ok(lvsd);
             }
-            if let Ok(Some(status)) = child.try_wait() {
+            if let Ok(Some(status)) = lvsd.child.try_wait() {
                 return Err(DaemonError::Lvsd(format!(
                     "exited before answering: {status}"
                 )));
             }
-            if started.elapsed() > LVSD_READY_TIMEOUT {
-                let _ = child.kill();
-                let _ = child.wait();
+            if lvsd.started.elapsed() > LVSD_READY_TIMEOUT {
+                let _ = lvsd.child.kill();
+                let _ = lvsd.child.wait();
                 return Err(DaemonError::Lvsd(format!(
                     "no answer on {} within {LVSD_READY_TIMEOUT:?}",
                     opts.socket.display()
@@ -211,6 +415,32 @@ impl Lvsd {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Whether lvsd answers on its socket. Bounded by [`LVSD_READY_PROBE`], so that the
+    /// loop can ask once per turn while lvsd starts.
+    fn is_ready(&self) -> bool {
+        self.probe.status().is_ok()
+    }
+
+    /// Starts `lvsd -c FILE --nodaemon --standby --socket S`; does not wait.
+    fn spawn(opts: &Options) -> Result<Lvsd, DaemonError> {
+        let child = Command::new(&opts.lvsd)
+            .arg("-c")
+            .arg(&opts.config)
+            .args(["--nodaemon", "--standby", "--socket"])
+            .arg(&opts.socket)
+            // lvsd stops when pulse dies (see lvsd's main).
+            .env("PULSE_SUPERVISOR_PID", std::process::id().to_string())
+            .spawn()
+            .map_err(|e| DaemonError::Lvsd(format!("cannot start {}: {e}", opts.lvsd.display())))?;
+        tracing::info!(pid = child.id(), "lvsd started");
+        Ok(Lvsd {
+            child,
+            client: Client::new(&opts.socket).timeout(Duration::from_secs(2)),
+            probe: Client::new(&opts.socket).timeout(LVSD_READY_PROBE),
+            started: std::time::Instant::now(),
+        })
     }
 
     fn set_role(&self, role: LvsdRole) {
@@ -253,9 +483,12 @@ struct Daemon {
     transport: Option<Transport>,
     addresses: Addresses,
     floating: Vec<FloatingAddr>,
+    links: Option<Links>,
+    /// Gratuitous ARPs after a takeover (`arp_count`, `arp_interval`).
+    arp: send_arp::Announce,
     active_cmd: Option<String>,
     inactive_cmd: Option<String>,
-    lvsd: Lvsd,
+    lvsd: LvsdSlot,
     /// Bumped on every takeover and release; an ARP thread stops when it changes.
     arp_generation: Arc<AtomicU64>,
 }
@@ -272,12 +505,9 @@ impl Daemon {
                 self.reload();
             }
             self.supervise_lvsd();
-            let now = self.clock.now();
-            if self.machine.poll_timeout().is_some_and(|t| t <= now) {
-                let actions = self.machine.handle_timeout(now);
-                self.carry_out(actions);
-            }
-            self.wait_for_heartbeats();
+            self.check_links(false);
+            // Heartbeats before timers: one that waited in the socket (a slow turn) must
+            // count before the dead timer is looked at.
             let now = self.clock.now();
             let received = match &mut self.transport {
                 Some(t) => t.recv_all(now),
@@ -287,6 +517,12 @@ impl Daemon {
                 let actions = self.machine.handle_heartbeat(now, r.state);
                 self.carry_out(actions);
             }
+            let now = self.clock.now();
+            if self.machine.poll_timeout().is_some_and(|t| t <= now) {
+                let actions = self.machine.handle_timeout(now);
+                self.carry_out(actions);
+            }
+            self.wait_for_heartbeats();
         }
     }
 
@@ -298,50 +534,156 @@ impl Daemon {
             .poll_timeout()
             .map_or(TICK, |t| t.saturating_since(now).min(TICK));
         let millis = u16::try_from(wait.as_millis()).unwrap_or(u16::MAX);
-        match &self.transport {
-            Some(t) => {
-                let mut fds: Vec<PollFd<'_>> = t
-                    .fds()
-                    .map(|(_, fd)| PollFd::new(fd, PollFlags::POLLIN))
-                    .collect();
-                // EINTR (a signal) just ends this turn early.
-                let _ = poll(&mut fds, PollTimeout::from(millis));
-            }
-            None => std::thread::sleep(wait),
+        let mut fds: Vec<PollFd<'_>> = self
+            .transport
+            .iter()
+            .flat_map(|t| t.fds().map(|(_, fd)| fd))
+            .chain(self.links.iter().map(|l| l.notifier.fd()))
+            .map(|fd| PollFd::new(fd, PollFlags::POLLIN))
+            .collect();
+        if fds.is_empty() {
+            std::thread::sleep(wait);
+        } else {
+            // EINTR (a signal) just ends this turn early.
+            let _ = poll(&mut fds, PollTimeout::from(millis));
         }
     }
 
-    /// lvsd's exit: tell the machine, and start a new one.
-    fn supervise_lvsd(&mut self) {
-        let status = match self.lvsd.child.try_wait() {
-            Ok(Some(status)) => status,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::warn!("cannot check on lvsd: {e}");
-                return;
+    /// `monitor_links`: looks at the watched links when one changed (or every
+    /// [`LINK_CHECK_PERIOD`], or when `force`d) and tells the machine about a failure or a
+    /// recovery.
+    fn check_links(&mut self, force: bool) {
+        let Some(links) = &mut self.links else { return };
+        let notified = links.notifier.drain();
+        let due = std::time::Instant::now() >= links.next_check;
+        if !(force || notified || due) {
+            return;
+        }
+        links.next_check = std::time::Instant::now() + LINK_CHECK_PERIOD;
+        let addresses = &mut self.addresses;
+        let change = links
+            .watch
+            .update(|ifname| match addresses.link_up(ifname) {
+                Ok(Some(true)) => LinkState::Up,
+                Ok(Some(false)) => LinkState::Down,
+                Ok(None) => LinkState::Missing,
+                Err(e) => {
+                    tracing::warn!(ifname, "cannot read the link state: {e}");
+                    LinkState::Unknown
+                }
+            });
+        let up = match change {
+            None => return,
+            Some(LinkChange::Failed(down)) => {
+                for (w, state) in &down {
+                    tracing::error!(ifname = %w.ifname, state = ?state, "{}: link down", w.what);
+                }
+                tracing::error!("Local NIC link failure: Pulse disabled");
+                false
+            }
+            Some(LinkChange::Restored) => {
+                tracing::info!("Local NIC link(s) restored: Pulse enabled");
+                true
             }
         };
-        tracing::error!(
-            "Child process {} exited with {status}",
-            self.lvsd.child.id()
-        );
-        let actions = self.machine.handle_lvsd_died(self.clock.now());
+        let actions = self.machine.handle_link(self.clock.now(), up);
         self.carry_out(actions);
-        let since = self.lvsd.started.elapsed();
-        if since < LVSD_RESTART_PAUSE {
-            std::thread::sleep(LVSD_RESTART_PAUSE - since);
-        }
-        match Lvsd::start(&self.opts) {
-            Ok(lvsd) => {
-                self.lvsd = lvsd;
-                let actions = self.machine.handle_lvsd_restarted(self.clock.now());
-                self.carry_out(actions);
-                if self.machine.is_active() {
-                    self.lvsd.set_role(LvsdRole::Active);
+    }
+
+    /// lvsd's exit (the machine is told once), its restart (with a growing pause while it
+    /// keeps dying), and its readiness (the machine may activate again). Never blocks for
+    /// longer than [`LVSD_READY_PROBE`]: heartbeats keep flowing while lvsd restarts.
+    fn supervise_lvsd(&mut self) {
+        let now = std::time::Instant::now();
+        let slot = std::mem::replace(
+            &mut self.lvsd,
+            LvsdSlot::Down {
+                retry_at: now,
+                failures: 0,
+            },
+        );
+        self.lvsd = match slot {
+            LvsdSlot::Ready(mut lvsd) => match lvsd.child.try_wait() {
+                Ok(Some(status)) => {
+                    tracing::error!("Child process {} exited with {status}", lvsd.child.id());
+                    // The slot is Down before the machine acts: release skips lvsd.
+                    self.lvsd = LvsdSlot::Down {
+                        retry_at: lvsd.started + LVSD_RESTART_PAUSE,
+                        failures: 0,
+                    };
+                    let actions = self.machine.handle_lvsd_died(self.clock.now());
+                    self.carry_out(actions);
+                    return;
+                }
+                Ok(None) => LvsdSlot::Ready(lvsd),
+                Err(e) => {
+                    tracing::warn!("cannot check on lvsd: {e}");
+                    LvsdSlot::Ready(lvsd)
+                }
+            },
+            LvsdSlot::Starting { mut lvsd, failures } => match lvsd.child.try_wait() {
+                Ok(Some(status)) => {
+                    let failures = failures + 1;
+                    let pause = restart_pause(failures);
+                    tracing::error!(
+                        "lvsd (pid {}) exited with {status} before answering; next start in {pause:?}",
+                        lvsd.child.id()
+                    );
+                    LvsdSlot::Down {
+                        retry_at: now + pause,
+                        failures,
+                    }
+                }
+                Ok(None) if lvsd.is_ready() => {
+                    tracing::info!(pid = lvsd.child.id(), "lvsd answers again");
+                    self.lvsd = LvsdSlot::Ready(lvsd);
+                    let actions = self.machine.handle_lvsd_restarted(self.clock.now());
+                    self.carry_out(actions);
+                    if self.machine.is_active()
+                        && let LvsdSlot::Ready(lvsd) = &self.lvsd
+                    {
+                        lvsd.set_role(LvsdRole::Active);
+                    }
+                    return;
+                }
+                Ok(None) if lvsd.started.elapsed() > LVSD_READY_TIMEOUT => {
+                    let failures = failures + 1;
+                    tracing::error!(
+                        "lvsd (pid {}) did not answer within {LVSD_READY_TIMEOUT:?}; killing it",
+                        lvsd.child.id()
+                    );
+                    let _ = lvsd.child.kill();
+                    let _ = lvsd.child.wait();
+                    LvsdSlot::Down {
+                        retry_at: now + restart_pause(failures),
+                        failures,
+                    }
+                }
+                Ok(None) | Err(_) => LvsdSlot::Starting { lvsd, failures },
+            },
+            LvsdSlot::Down { retry_at, failures } if now >= retry_at => {
+                match Lvsd::spawn(&self.opts) {
+                    Ok(lvsd) => LvsdSlot::Starting { lvsd, failures },
+                    Err(e) => {
+                        let failures = failures + 1;
+                        let pause = restart_pause(failures);
+                        tracing::error!("cannot restart lvsd: {e}; next try in {pause:?}");
+                        LvsdSlot::Down {
+                            retry_at: now + pause,
+                            failures,
+                        }
+                    }
                 }
             }
-            // The dead child stays in place: the next turn tries again.
-            Err(e) => tracing::error!("cannot restart lvsd: {e}"),
+            down @ LvsdSlot::Down { .. } => down,
+        };
+    }
+
+    /// lvsd when it answers: role changes and signals go to it only then.
+    fn ready_lvsd(&self) -> Option<&Lvsd> {
+        match &self.lvsd {
+            LvsdSlot::Ready(lvsd) => Some(lvsd),
+            LvsdSlot::Starting { .. } | LvsdSlot::Down { .. } => None,
         }
     }
 
@@ -366,7 +708,13 @@ impl Daemon {
                     run_cmd("active_cmd", self.active_cmd.as_deref());
                     self.send_arps();
                 }
-                Action::ReloadLvsd => self.lvsd.signal(Signal::SIGHUP),
+                Action::ReloadLvsd => match &self.lvsd {
+                    LvsdSlot::Ready(lvsd) | LvsdSlot::Starting { lvsd, .. } => {
+                        lvsd.signal(Signal::SIGHUP);
+                    }
+                    // A new lvsd reads the file anyway.
+                    LvsdSlot::Down { .. } => {}
+                },
             }
         }
     }
@@ -376,13 +724,19 @@ impl Daemon {
         self.add_all(&floating);
         self.floating = floating;
         self.send_arps();
-        self.lvsd.set_role(LvsdRole::Active);
+        match self.ready_lvsd() {
+            Some(lvsd) => lvsd.set_role(LvsdRole::Active),
+            // The machine does not activate while lvsd is away (CHILDFAIL).
+            None => tracing::error!("taking over while lvsd is not running"),
+        }
         run_cmd("active_cmd", self.active_cmd.as_deref());
     }
 
     fn release(&mut self) {
         self.arp_generation.fetch_add(1, Ordering::Relaxed);
-        self.lvsd.set_role(LvsdRole::Standby);
+        if let Some(lvsd) = self.ready_lvsd() {
+            lvsd.set_role(LvsdRole::Standby);
+        }
         let floating = std::mem::take(&mut self.floating);
         self.remove_all(&floating);
         self.floating = floating;
@@ -405,14 +759,15 @@ impl Daemon {
         }
     }
 
-    /// Piranha's gratuitous ARPs (5 × 1 s, the first at once) for every floating address,
+    /// The gratuitous ARPs (`arp_count` × `arp_interval`, the first at once; Piranha's 5 × 1 s
+    /// by default) for every floating address,
     /// from one thread each; a later takeover or release stops them.
     fn send_arps(&self) {
         let generation = self.arp_generation.fetch_add(1, Ordering::Relaxed) + 1;
         for a in &self.floating {
             let current = Arc::clone(&self.arp_generation);
-            let (ifname, ip) = (a.ifname.clone(), a.addr);
-            std::thread::spawn(move || announce(&ifname, ip, generation, &current));
+            let (ifname, ip, plan) = (a.ifname.clone(), a.addr, self.arp);
+            std::thread::spawn(move || announce(&ifname, ip, plan, generation, &current));
         }
     }
 
@@ -422,7 +777,10 @@ impl Daemon {
         if self.machine.is_active() {
             self.release();
         }
-        self.lvsd.stop();
+        match &mut self.lvsd {
+            LvsdSlot::Ready(lvsd) | LvsdSlot::Starting { lvsd, .. } => lvsd.stop(),
+            LvsdSlot::Down { .. } => {}
+        }
         tracing::info!("pulse stopped");
     }
 
@@ -436,6 +794,7 @@ impl Daemon {
                 return;
             }
         };
+        let links = Links::new(&cfg);
         let actions = match self.machine.handle_reload(self.clock.now(), cfg.settings) {
             Ok(actions) => actions,
             Err(e) => {
@@ -443,10 +802,24 @@ impl Daemon {
                 return;
             }
         };
+        match links {
+            Ok(links) => {
+                let was_failed = self.links.as_ref().is_some_and(|l| l.watch.is_failed());
+                self.links = links;
+                if was_failed {
+                    // The new watch starts from "all up": tell the machine, then look again.
+                    let actions = self.machine.handle_link(self.clock.now(), true);
+                    self.carry_out(actions);
+                }
+                self.check_links(true);
+            }
+            Err(e) => tracing::error!("monitor_links: {e}; keeping the links watched so far"),
+        }
         let floating = floating_addrs(&lvs);
         let old = std::mem::replace(&mut self.floating, floating);
         self.active_cmd = lvs.global.active_cmd.clone();
         self.inactive_cmd = lvs.global.inactive_cmd.clone();
+        self.arp = arp_plan(&lvs);
         if self.machine.is_active() {
             // Only the addresses that changed: active_cmd and lvsd's role stay as they are.
             let gone: Vec<FloatingAddr> = old
@@ -470,9 +843,32 @@ impl Daemon {
     }
 }
 
-/// Sends [`send_arp::Announce::PULSE`]'s frames one by one, stopping when `current` moves on.
-fn announce(ifname: &str, ip: Ipv4Addr, generation: u64, current: &AtomicU64) {
-    let plan = send_arp::Announce::PULSE;
+/// The pause before the next start of an lvsd that died `failures` times in a row before
+/// answering: 1 s, doubling, at most [`LVSD_RESTART_MAX_PAUSE`].
+fn restart_pause(failures: u32) -> Duration {
+    LVSD_RESTART_PAUSE
+        .saturating_mul(1 << failures.min(5))
+        .min(LVSD_RESTART_MAX_PAUSE)
+}
+
+/// The gratuitous ARPs of a takeover: Piranha's frame, `arp_count` of them `arp_interval`
+/// apart (default 5 × 1 s, as Piranha).
+fn arp_plan(lvs: &Config) -> send_arp::Announce {
+    send_arp::Announce {
+        count: lvs.global.arp_count,
+        interval: lvs.global.arp_interval,
+        ..send_arp::Announce::PULSE
+    }
+}
+
+/// Sends `plan`'s frames one by one, stopping when `current` moves on.
+fn announce(
+    ifname: &str,
+    ip: Ipv4Addr,
+    plan: send_arp::Announce,
+    generation: u64,
+    current: &AtomicU64,
+) {
     let once = send_arp::Announce { count: 1, ..plan };
     for n in 0..plan.count {
         if n > 0 {
@@ -490,23 +886,63 @@ fn announce(ifname: &str, ip: Ipv4Addr, generation: u64, current: &AtomicU64) {
 }
 
 /// Runs `active_cmd`/`inactive_cmd` without a shell (split on white space, as Piranha did)
-/// and reaps it from a thread of its own.
-fn run_cmd(what: &str, cmd: Option<&str>) {
+/// and reaps it from a thread of its own, so that the loop never waits for it.
+fn run_cmd(what: &'static str, cmd: Option<&str>) {
     let Some(cmd) = cmd else { return };
     let mut words = cmd.split_whitespace();
     let Some(program) = words.next() else { return };
-    match Command::new(program).args(words).spawn() {
-        Ok(mut child) => {
+    match Command::new(program)
+        .args(words)
+        .stdin(std::process::Stdio::null())
+        .spawn()
+    {
+        Ok(child) => {
             tracing::info!(pid = child.id(), "running {what}: {cmd}");
-            let what = what.to_owned();
-            std::thread::spawn(move || match child.wait() {
-                Ok(status) if status.success() => {}
-                Ok(status) => tracing::warn!("{what} exited with {status}"),
-                Err(e) => tracing::warn!("{what}: {e}"),
-            });
+            std::thread::spawn(move || reap_cmd(what, child, CMD_TIMEOUT));
         }
         Err(e) => tracing::error!("cannot run {what} ({cmd}): {e}"),
     }
+}
+
+/// How a command pulse started ended.
+#[derive(Debug, PartialEq, Eq)]
+enum CmdEnd {
+    /// Exit status 0.
+    Success,
+    /// Another exit status or a signal.
+    Failed(std::process::ExitStatus),
+    /// Still running after its time: killed.
+    Killed,
+    /// waitpid failed.
+    Lost,
+}
+
+/// Waits (polling, bounded by `timeout`) for `child`; kills a command that hangs. Logs the
+/// outcome once.
+fn reap_cmd(what: &str, mut child: Child, timeout: Duration) -> CmdEnd {
+    let deadline = std::time::Instant::now() + timeout;
+    let end = loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => break CmdEnd::Success,
+            Ok(Some(status)) => break CmdEnd::Failed(status),
+            Ok(None) if std::time::Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break CmdEnd::Killed;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => {
+                tracing::warn!("{what}: {e}");
+                break CmdEnd::Lost;
+            }
+        }
+    };
+    match &end {
+        CmdEnd::Failed(status) => tracing::warn!("{what} exited with {status}"),
+        CmdEnd::Killed => tracing::warn!("{what} still running after {timeout:?}: killed"),
+        CmdEnd::Success | CmdEnd::Lost => {}
+    }
+    end
 }
 
 /// The default lvsd: the one beside this binary, else `/usr/sbin/lvsd`.
@@ -516,4 +952,42 @@ pub fn default_lvsd() -> PathBuf {
         .and_then(|exe| exe.parent().map(|dir| dir.join("lvsd")))
         .filter(|p| p.is_file())
         .unwrap_or_else(|| Path::new("/usr/sbin/lvsd").to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spawn(argv: &[&str]) -> Child {
+        Command::new(argv[0])
+            .args(&argv[1..])
+            .spawn()
+            .expect("spawns")
+    }
+
+    #[test]
+    fn commands_are_reaped_with_their_outcome() {
+        let long = Duration::from_secs(10);
+        assert_eq!(reap_cmd("t", spawn(&["true"]), long), CmdEnd::Success);
+        assert!(matches!(
+            reap_cmd("t", spawn(&["false"]), long),
+            CmdEnd::Failed(_)
+        ));
+    }
+
+    #[test]
+    fn a_command_that_hangs_is_killed() {
+        let started = std::time::Instant::now();
+        let end = reap_cmd("t", spawn(&["sleep", "30"]), Duration::from_millis(100));
+        assert_eq!(end, CmdEnd::Killed);
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_missing_command_is_logged_not_fatal() {
+        // Nothing to assert but that it returns: the error is logged.
+        run_cmd("active_cmd", Some("/nonexistent/lvs-rs-active-cmd --flag"));
+        run_cmd("active_cmd", Some("   "));
+        run_cmd("active_cmd", None);
+    }
 }

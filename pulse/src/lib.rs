@@ -11,6 +11,8 @@
 //! - [`floating`]: lvs.cf → the floating addresses (VIPs, NAT router) held while active. Pure.
 //! - [`addresses`]: takeover and release: those addresses added and removed over rtnetlink,
 //!   labels (`eth0:1`) kept, idempotent.
+//! - [`links`]: `monitor_links`: link state of the public and private interfaces, over
+//!   rtnetlink, with a notification socket for the poll set.
 //! - [`time`]: the [`time::Instant`] that callers pass in.
 //!
 //! - [`daemon`]: the daemon around them: poll loop, signals, lvsd supervision, takeover and
@@ -22,15 +24,8 @@ pub mod config;
 pub mod daemon;
 pub mod floating;
 pub mod key;
+pub mod links;
 pub mod machine;
 pub mod time;
 pub mod transport;
 pub mod wire;
-
-/// What is not built yet, refused in words an operator can act on.
-#[derive(Debug, thiserror::Error)]
-#[error("pulse: not implemented yet ({what})")]
-pub struct NotImplemented {
-    /// What is missing.
-    pub what: &'static str,
-}

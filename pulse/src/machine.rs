@@ -279,9 +279,15 @@ impl Machine {
     }
 
     /// lvsd runs again: activation is allowed again (by a "standby" heartbeat or the dead
-    /// timer).
-    pub fn handle_lvsd_restarted(&mut self, _now: Instant) -> Vec<Action> {
+    /// timer). The dead timer starts over from `now`: while lvsd was away the partner may
+    /// have taken over, and only its silence from now on says it is dead.
+    pub fn handle_lvsd_restarted(&mut self, now: Instant) -> Vec<Action> {
+        if self.shut_down {
+            return Vec::new();
+        }
         self.child_fail = false;
+        self.need_by = self.need_by.max(now + self.settings.deadtime);
+        self.check_invariants();
         Vec::new()
     }
 

@@ -264,6 +264,27 @@ fn lvsd_death_deactivates_and_tells_the_partner_restart_unlatches() {
     assert!(activate_reason(&m.handle_heartbeat(t(50), PeerState::Standby)).is_some());
 }
 
+/// A restart that took longer than deadtime does not let a stale dead timer activate the
+/// node at once: the partner gets a full deadtime from the restart to be heard.
+#[test]
+fn lvsd_restart_starts_the_dead_timer_over() {
+    let mut m = active(Role::Primary);
+    m.handle_lvsd_died(t(20));
+    // Nothing heard for a long time (say, the loop was busy restarting lvsd).
+    let later = t(20) + m.settings().deadtime * 10;
+    m.handle_lvsd_restarted(later);
+    assert!(activate_reason(&m.handle_timeout(later)).is_none());
+    assert!(!m.is_active());
+    // The partner is heard: active, so this node stays standby.
+    assert_eq!(
+        m.handle_heartbeat(later + m.settings().keepalive, PeerState::Active),
+        vec![]
+    );
+    // Silence for a whole deadtime after that: now it activates.
+    let dead = later + m.settings().keepalive + m.settings().deadtime;
+    assert!(activate_reason(&m.handle_timeout(dead)).is_some());
+}
+
 #[test]
 fn link_down_deactivates_link_up_unlatches_and_heartbeats_continue() {
     let mut m = active(Role::Backup);

@@ -23,7 +23,8 @@ struct Args {
     /// Verbose logging (debug level).
     #[arg(short = 'v', long = "verbose")]
     verbose: bool,
-    /// Print what would be done and exit (not implemented yet).
+    /// Print what would be done on this host (role, heartbeat paths, addresses, lvsd's
+    /// command line) and exit, without doing any of it.
     #[arg(short = 't', long = "test-start")]
     test_start: bool,
     /// Become active at start-up without waiting for the partner.
@@ -35,6 +36,10 @@ struct Args {
     /// lvsd's control socket (passed to lvsd).
     #[arg(long = "socket", default_value = "/run/lvsd/lvsd.sock")]
     socket: PathBuf,
+    /// Real-time (SCHED_RR) priority of the heartbeat loop, 1-99, so that a busy host cannot
+    /// delay heartbeats; 0 keeps the normal scheduling policy.
+    #[arg(long = "rt-priority", default_value_t = 10, value_parser = clap::value_parser!(i32).range(0..=99))]
+    rt_priority: i32,
 }
 
 fn main() -> ExitCode {
@@ -47,21 +52,25 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    if args.test_start {
-        eprintln!(
-            "{}",
-            pulse::NotImplemented {
-                what: "--test-start"
-            }
-        );
-        return ExitCode::from(1);
-    }
     let opts = pulse::daemon::Options {
         config: args.config,
         force_active: args.force_active,
         lvsd: args.lvsd.unwrap_or_else(pulse::daemon::default_lvsd),
         socket: args.socket,
+        realtime: (args.rt_priority > 0).then_some(args.rt_priority),
     };
+    if args.test_start {
+        return match pulse::daemon::test_start(&opts) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("pulse: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     match pulse::daemon::run(&opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -16,6 +16,7 @@
 //! module (raw sockets and the TUN ioctl).
 #![forbid(unsafe_code)]
 
+pub mod heartbeat;
 pub mod lab;
 pub mod lvsd;
 pub mod tools;

@@ -162,3 +162,52 @@ fn sigterm_hands_over_and_the_primary_does_not_fail_back() {
             );
         });
 }
+
+/// `pulse --test-start` on each director prints its role, the heartbeat path, the addresses
+/// it would take over with their labels and lvsd's command line, exits 0, and changes
+/// nothing (no address added, no lvsd started).
+#[test]
+fn test_start_prints_the_plan_and_changes_nothing() {
+    if !privileged("pulse_test_start_prints_the_plan_and_changes_nothing") {
+        return;
+    }
+    Lab::builder()
+        .directors(2)
+        .floating_on(None)
+        .real_servers(Mode::Nat, 2)
+        .run(|lab| {
+            let cf = lab.write_file("lvs.cf", &lvs_cf(lab)).expect("lvs.cf");
+            let vip = lab.vip();
+            for (director, role) in [(D0, "role: primary"), (D1, "role: backup")] {
+                let pulse = tests::bin("pulse");
+                let out = lab
+                    .exec(
+                        director,
+                        [
+                            pulse.as_os_str(),
+                            "-c".as_ref(),
+                            cf.as_os_str(),
+                            "--test-start".as_ref(),
+                        ],
+                    )
+                    .expect("pulse runs");
+                let stdout = String::from_utf8_lossy(&out.stdout);
+                assert!(
+                    out.status.success(),
+                    "pulse --test-start: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                assert!(stdout.contains(role), "{stdout}");
+                assert!(
+                    stdout.contains(&format!("takeover: add {vip}/")),
+                    "{stdout}"
+                );
+                assert!(stdout.contains("on eth0:1"), "{stdout}");
+                assert!(stdout.contains("--standby --socket"), "{stdout}");
+                assert!(
+                    !holds(lab, director, "eth0:1", vip),
+                    "--test-start added the VIP"
+                );
+            }
+        });
+}

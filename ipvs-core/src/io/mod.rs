@@ -92,6 +92,8 @@ pub use bpf::{Steering, XdpMode, XdpModeChoice};
 pub use frame::{FrameBuf, FrameHandler, Ingress, Verdict};
 /// A raw AF_PACKET socket on one interface (send-arp's gratuitous ARP; lab capture).
 pub use sys::net::PacketSocket;
+/// `SCHED_RR` for the calling process (pulse's heartbeat loop).
+pub use sys::net::set_realtime;
 pub use xdp::{Datapath, DatapathConfig, DatapathStats, Queues, Waker};
 
 /// Errors of the I/O layer.

@@ -52,6 +52,8 @@ pub const GLOBAL: &[(&str, Shape)] = &[
     ("sync", Shape::One),
     ("heartbeat_key", Shape::One),
     ("cluster_id", Shape::One),
+    ("arp_count", Shape::One),
+    ("arp_interval", Shape::One),
 ];
 
 /// `virtual` and `failover` keywords (Piranha parses both with the same code).

@@ -136,6 +136,11 @@ pub struct Global {
     /// `cluster_id` (extension) 0..=4294967295, default 0: carried in authenticated
     /// heartbeats so that two pairs sharing a network never take each other's.
     pub cluster_id: u32,
+    /// `arp_count` (extension) 1..=100, default 5: gratuitous ARPs per floating address after
+    /// a takeover, the first at once (Piranha sent five).
+    pub arp_count: u32,
+    /// `arp_interval` (extension), default 1 s: the pause between two of those ARPs.
+    pub arp_interval: Duration,
     /// Line of every global keyword present, for messages about them.
     pub lines: BTreeMap<String, usize>,
 }
@@ -176,6 +181,8 @@ impl Default for Global {
             sync: false,
             heartbeat_key: None,
             cluster_id: 0,
+            arp_count: 5,
+            arp_interval: Duration::from_secs(1),
             lines: BTreeMap::new(),
         }
     }

@@ -303,6 +303,11 @@ fn global(
                 let n = ctx.int(s, 0, i64::from(u32::MAX), "an integer in 0..=4294967295")?;
                 g.cluster_id = u32::try_from(n).expect("range-checked to 0..=u32::MAX");
             }
+            "arp_count" => {
+                let n = ctx.int(s, 1, 100, "an integer in 1..=100")?;
+                g.arp_count = u32::try_from(n).expect("range-checked to 1..=100");
+            }
+            "arp_interval" => g.arp_interval = ctx.fractional_seconds(s)?,
             other => unreachable!("keyword {other:?} is in keywords::GLOBAL but not handled"),
         }
     }

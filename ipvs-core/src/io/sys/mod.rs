@@ -10,7 +10,7 @@
 //! |---|---|
 //! | `bpf` | bpf(2): map create/lookup/update/delete, program load (with verifier log), XDP link create, test run |
 //! | `xsk` | AF_XDP socket, UMEM area, the four rings (fill, completion, rx, tx) with acquire/release ordering |
-//! | `net` | interface index, poll(2), setns(2) into a network namespace, a raw AF_PACKET socket |
+//! | `net` | interface index, poll(2), setns(2) into a network namespace, a raw AF_PACKET socket, real-time scheduling |
 
 pub mod bpf;
 pub mod net;

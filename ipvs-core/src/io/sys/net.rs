@@ -51,6 +51,27 @@ pub fn enter_netns(path: &Path) -> io::Result<()> {
     cvt_int(ret).map(drop)
 }
 
+/// Puts the calling process (every thread created afterwards too) under the real-time
+/// round-robin policy (`SCHED_RR`) at `priority` (1..=99), as keepalived's
+/// `vrrp_rt_priority` does for VRRP: a heartbeat loop that sleeps in poll(2) almost always
+/// is then never delayed by busy normal-priority work such as forwarding. Children forked
+/// afterwards (lvsd, `active_cmd`) start with the normal policy (`SCHED_RESET_ON_FORK`).
+/// EPERM without `CAP_SYS_NICE`; EINVAL for a priority out of range.
+pub fn set_realtime(priority: i32) -> io::Result<()> {
+    let param = libc::sched_param {
+        sched_priority: priority,
+    };
+    // SAFETY: `param` is a live sched_param the kernel only reads; pid 0 is this process.
+    let ret = unsafe {
+        libc::sched_setscheduler(
+            0,
+            libc::SCHED_RR | libc::SCHED_RESET_ON_FORK,
+            &raw const param,
+        )
+    };
+    cvt_int(ret).map(drop)
+}
+
 /// A non-blocking eventfd(2): a counter another thread bumps to wake a `poll(2)`.
 pub fn eventfd() -> io::Result<OwnedFd> {
     // SAFETY: eventfd(2) takes no pointers; a non-negative return is a new descriptor that
