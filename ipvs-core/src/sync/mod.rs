@@ -21,6 +21,8 @@
 //!   a 64-wide window ([`ReplayWindow`]), as pulse's heartbeats do.
 //! * **No panics** on any input: every malformed datagram is a [`SyncError`] variant.
 
+#[cfg(any(test, feature = "testing"))]
+pub mod fuzzing;
 pub mod receiver;
 pub mod sender;
 pub mod wire;

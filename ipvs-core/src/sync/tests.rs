@@ -902,3 +902,51 @@ fn feed_sender_receiver_import() {
     }
     b.check_invariants().expect("consistent");
 }
+
+#[test]
+fn fuzz_seeds_do_not_panic() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/sync");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("seed directory") {
+        let data = std::fs::read(entry.expect("entry").path()).expect("seed");
+        super::fuzzing::body(&data);
+        n += 1;
+    }
+    assert!(n >= 3, "only {n} seeds in {}", dir.display());
+}
+
+#[test]
+#[ignore = "writes the seed corpus; run by hand after a format change"]
+fn write_fuzz_seeds() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/sync");
+    std::fs::create_dir_all(&dir).expect("seed directory");
+    let k = SyncKey::new(super::fuzzing::FUZZ_KEY).expect("long enough");
+    let signed = wire::to_bytes(&header(Kind::Update, 1), &all_records(), &k);
+    std::fs::write(dir.join("update-signed.bin"), &signed).expect("write");
+    let mut end = header(Kind::ResyncEnd, 2);
+    end.session = 9;
+    end.end_total = 3;
+    // First byte 1: two datagrams of equal length, both valid.
+    let mut two = vec![1u8];
+    two.extend(wire::to_bytes(&end, &[], &k));
+    end.sequence = 3;
+    two.extend(wire::to_bytes(&end, &[], &k));
+    std::fs::write(dir.join("two-ends.bin"), &two).expect("write");
+    // Structured records (8 bytes each) for the lab's services: connections in every
+    // state, templates, unknown real servers, time passing.
+    let mut recs = Vec::new();
+    for i in 0u8..64 {
+        recs.extend_from_slice(&[
+            i.wrapping_mul(37),
+            i,
+            i % 8,
+            0,
+            i % 16,
+            0x4e,
+            0x20,
+            i.wrapping_mul(13),
+        ]);
+    }
+    std::fs::write(dir.join("records.bin"), &recs).expect("write");
+    std::fs::write(dir.join("junk.bin"), b"LVSS\x01\x01\x00\x00junk").expect("write");
+}
