@@ -48,6 +48,15 @@ pub fn synced_state_may_follow(old: ConnState, new: ConnState) -> bool {
     phase(new) >= phase(old)
 }
 
+/// Whether a synced record in state `s` describes a connection that has just begun: TCP in
+/// NONE, LISTEN or a SYN state, or UDP (whose entries are only re-created after the
+/// previous one expired on the sender, which is never later than the copy expired here).
+/// Such a record for a stored connection with another real server is a new connection on
+/// reused ports: the sender saw the old one end, its closing record was lost.
+pub fn synced_state_starts_new(s: ConnState) -> bool {
+    matches!(s, ConnState::Udp) || phase(s) == 0
+}
+
 /// Whether a stored state is over: TIME_WAIT or CLOSE. A synced record for the same key
 /// with another real server is then a new connection on a reused port, not a contradiction.
 pub fn state_is_closed(s: ConnState) -> bool {

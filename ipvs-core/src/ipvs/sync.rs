@@ -31,7 +31,8 @@
 //! ([`SyncImportCounts`]): unknown service, unknown real server, a template for a
 //! service that is not persistent, a state that cannot follow the stored one
 //! ([`crate::conn::synced_state_may_follow`]), another real server for a live
-//! connection, a full table.
+//! connection (unless the record starts a new connection on reused ports,
+//! [`crate::conn::synced_state_starts_new`]), a full table.
 
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
@@ -41,7 +42,7 @@ use core::time::Duration;
 use super::Ipvs;
 use crate::conn::{
     ConnError, ConnInfo, ConnKey, ConnState, NewConn, TcpState, TemplateInfo, TemplateKey,
-    TemplateService, state_is_closed, synced_state_may_follow,
+    TemplateService, state_is_closed, synced_state_may_follow, synced_state_starts_new,
 };
 use crate::service::ServiceKey;
 use crate::sync::{ConnRecord, SyncRecord, TemplateRecord};
@@ -180,7 +181,9 @@ pub enum ImportRefusal {
         /// Offered state.
         new: ConnState,
     },
-    /// The live connection goes to another real server (or with another method).
+    /// The live connection goes to another real server (or with another method), and the
+    /// record is not the start of a new connection (see
+    /// [`crate::conn::synced_state_starts_new`]): a late record of an older connection.
     #[error("synced connection {key:?} contradicts the stored one (other real server)")]
     DestMismatch {
         /// The connection.
@@ -461,7 +464,8 @@ impl Ipvs {
                 }
                 return Ok(Imported::Updated);
             }
-            if !state_is_closed(old.state) {
+            let reused = !same && synced_state_starts_new(c.state);
+            if !state_is_closed(old.state) && !reused {
                 return Err(if same {
                     ImportRefusal::StateRegression {
                         key,
@@ -472,7 +476,8 @@ impl Ipvs {
                     ImportRefusal::DestMismatch { key }
                 });
             }
-            // A closed connection whose addresses and ports a new one reuses.
+            // A closed connection whose addresses and ports a new one reuses, or one whose
+            // closing record was lost while a new one to another real server began.
             if let Some(ev) = self.conns.remove(&key) {
                 self.reg.apply(ev);
             }

@@ -804,6 +804,21 @@ fn import_refusals_are_counted() {
     r.daddr = RS2;
     r.state = ConnState::Tcp(TcpState::SynRecv);
     assert_eq!(imp(&mut b, r), Ok(Imported::Replaced));
+    // A new connection to another real server replaces a live one whose closing record
+    // was lost; a late ESTABLISHED record of the old one is then refused.
+    r.state = est;
+    assert_eq!(imp(&mut b, r), Ok(Imported::Updated));
+    let mut newer = r;
+    newer.daddr = RS1;
+    newer.state = ConnState::Tcp(TcpState::SynRecv);
+    assert_eq!(imp(&mut b, newer), Ok(Imported::Replaced));
+    let mut late = newer;
+    late.daddr = RS2;
+    late.state = est;
+    assert!(matches!(
+        imp(&mut b, late),
+        Err(ImportRefusal::DestMismatch { .. })
+    ));
     // A template for a service that is not persistent.
     assert!(matches!(
         b.sync_import(
@@ -828,7 +843,7 @@ fn import_refusals_are_counted() {
             c.state_regression,
             c.dest_mismatch
         ],
-        [1, 2, 1, 2, 1, 1, 1, 1]
+        [1, 3, 2, 2, 1, 1, 1, 2]
     );
     b.check_invariants().expect("counters follow imports");
 }
