@@ -65,7 +65,7 @@ mod tests;
 pub use check::{DestCounts, InvariantViolation};
 pub use entry::{Accounting, ConnClass, ConnKey, ConnState, ReplyKey};
 pub use persist::{TemplateInfo, TemplateInserted};
-pub use sync::{state_is_closed, synced_state_may_follow, synced_state_starts_new};
+pub use sync::synced_state_may_follow;
 pub use table::{
     ConnInfo, ConnStats, ConnTable, ConnTableConfig, ExpireReport, Inserted, NewConn, PacketOutcome,
 };

@@ -19,55 +19,39 @@ fn ticks_of(timeout: Duration) -> u32 {
     u32::try_from(ms.div_ceil(TICK_MS)).map_or(max, |t| t.min(max))
 }
 
-/// Where a state lies in a connection's life, for [`synced_state_may_follow`].
-fn phase(s: ConnState) -> u8 {
-    match s {
-        ConnState::Udp => 1,
-        ConnState::Tcp(t) => match t {
-            TcpState::None
-            | TcpState::Listen
-            | TcpState::SynSent
-            | TcpState::SynRecv
-            | TcpState::SynAck => 0,
-            TcpState::Established => 1,
-            TcpState::FinWait
-            | TcpState::CloseWait
-            | TcpState::LastAck
-            | TcpState::TimeWait
-            | TcpState::Close => 2,
-        },
-    }
-}
+/// The TCP states a connection can reach by transitions of the kernel's (normal) state
+/// tables from any state, as a bit mask by state number: SYN_RECV, ESTABLISHED, SYN_SENT,
+/// FIN_WAIT, TIME_WAIT, CLOSE, CLOSE_WAIT. (Every state leads to CLOSE on a RST, CLOSE to
+/// SYN_RECV on a SYN, and SYN_RECV to the rest.) NONE is only ever initial; LISTEN,
+/// LAST_ACK and SYNACK belong to tables this engine does not use. `tests::reachable`
+/// recomputes the mask from [`super::tcp::next_state`].
+pub(crate) const REACHABLE: u16 = (1 << TcpState::SynRecv as u16)
+    | (1 << TcpState::Established as u16)
+    | (1 << TcpState::SynSent as u16)
+    | (1 << TcpState::FinWait as u16)
+    | (1 << TcpState::TimeWait as u16)
+    | (1 << TcpState::Close as u16)
+    | (1 << TcpState::CloseWait as u16);
 
-/// Whether a synced state may replace the stored one of the same connection: a connection
-/// moves from opening (NONE, LISTEN, SYN_*) to ESTABLISHED to closing (FIN_WAIT,
-/// CLOSE_WAIT, LAST_ACK, TIME_WAIT, CLOSE) and never back. Within a phase any state may
-/// follow any other (the kernel's tables move between closing states both ways). A record
-/// that would move a connection back (a late or forged datagram) is refused.
+/// Whether a synced state may replace the stored one of the same connection (same real
+/// server): it is the same state, or one that the state tables can lead to from it in any
+/// number of steps (records are coalesced: a record carries the state at the time it was
+/// sent, intermediate ones may be skipped). Every state reaches every state of
+/// [`REACHABLE`]; so a change *into* NONE, LISTEN, LAST_ACK or SYNACK cannot follow
+/// anything, and a TCP state cannot follow UDP or the other way round.
 pub fn synced_state_may_follow(old: ConnState, new: ConnState) -> bool {
-    phase(new) >= phase(old)
-}
-
-/// Whether a synced record in state `s` describes a connection that has just begun: TCP in
-/// NONE, LISTEN or a SYN state, or UDP (whose entries are only re-created after the
-/// previous one expired on the sender, which is never later than the copy expired here).
-/// Such a record for a stored connection with another real server is a new connection on
-/// reused ports: the sender saw the old one end, its closing record was lost.
-pub fn synced_state_starts_new(s: ConnState) -> bool {
-    matches!(s, ConnState::Udp) || phase(s) == 0
-}
-
-/// Whether a stored state is over: TIME_WAIT or CLOSE. A synced record for the same key
-/// with another real server is then a new connection on a reused port, not a contradiction.
-pub fn state_is_closed(s: ConnState) -> bool {
-    matches!(s, ConnState::Tcp(TcpState::TimeWait | TcpState::Close))
+    match (old, new) {
+        (ConnState::Udp, ConnState::Udp) => true,
+        (ConnState::Tcp(o), ConnState::Tcp(n)) => o == n || REACHABLE & (1 << n as u16) != 0,
+        _ => false,
+    }
 }
 
 impl ConnTable {
     /// Turns the periodic sync refresh on (`Some(period)`, rounded to 10 ms, at least one
     /// tick) or off (`None`, the default). While on, [`PacketOutcome::sync_refresh`] is set
-    /// on the first packet of an ESTABLISHED TCP or a UDP connection in each `period`
-    /// (periods are offset per connection, so refreshes spread out). No per-connection
+    /// on the first packet of a connection in each `period` (periods are offset per
+    /// connection, so refreshes spread out). No per-connection
     /// state is kept: the previous packet's time is recovered from the old deadline and the
     /// state's timeout, so a packet costs a few arithmetic operations more.
     ///
@@ -81,12 +65,7 @@ impl ConnTable {
     /// [`ConnTable::set_sync_refresh`]); `prev` is its deadline before the packet.
     pub(crate) fn refresh_due(&self, old: ConnState, prev: u32, e: &Entry, now: Instant) -> bool {
         let r = self.sync_refresh_ticks;
-        if r == 0
-            || !matches!(
-                e.state(),
-                ConnState::Tcp(TcpState::Established) | ConnState::Udp
-            )
-        {
+        if r == 0 {
             return false;
         }
         let nt = now_tick(now);
@@ -154,5 +133,73 @@ impl ConnTable {
             .ok_or(ConnError::UnknownTemplate { id })?;
         s.expires = deadline_tick(now, ticks_of(remaining));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tcp::{TcpDirection, TcpFlags, next_state};
+    use super::*;
+
+    #[test]
+    fn reachable() {
+        let dirs = [
+            TcpDirection::Input,
+            TcpDirection::Output,
+            TcpDirection::InputOnly,
+        ];
+        let flags = [
+            TcpFlags::SYN,
+            TcpFlags::ACK,
+            TcpFlags::FIN,
+            TcpFlags::RST,
+            TcpFlags::NONE,
+        ];
+        for start in TcpState::ALL {
+            // Breadth-first closure of one state under every direction and flag class.
+            let mut seen: u16 = 0;
+            let mut todo = vec![start];
+            while let Some(s) = todo.pop() {
+                for d in dirs {
+                    for f in flags {
+                        let n = next_state(s, d, f);
+                        if seen & (1 << n as u16) == 0 {
+                            seen |= 1 << n as u16;
+                            todo.push(n);
+                        }
+                    }
+                }
+            }
+            assert_eq!(
+                seen & !(1 << start as u16),
+                REACHABLE & !(1 << start as u16),
+                "{start}"
+            );
+        }
+        use ConnState::Tcp;
+        assert!(synced_state_may_follow(
+            Tcp(TcpState::FinWait),
+            Tcp(TcpState::SynRecv)
+        ));
+        assert!(synced_state_may_follow(
+            Tcp(TcpState::Close),
+            Tcp(TcpState::Established)
+        ));
+        assert!(synced_state_may_follow(
+            Tcp(TcpState::LastAck),
+            Tcp(TcpState::LastAck)
+        ));
+        assert!(!synced_state_may_follow(
+            Tcp(TcpState::Established),
+            Tcp(TcpState::None)
+        ));
+        assert!(!synced_state_may_follow(
+            Tcp(TcpState::CloseWait),
+            Tcp(TcpState::LastAck)
+        ));
+        assert!(!synced_state_may_follow(
+            ConnState::Udp,
+            Tcp(TcpState::Close)
+        ));
     }
 }

@@ -101,8 +101,8 @@ pub struct PacketOutcome {
     pub old_state: ConnState,
     /// The counter change to apply, when the connection moved between active and inactive.
     pub accounting: Option<Accounting>,
-    /// The connection's periodic sync refresh is due: it is ESTABLISHED (or UDP) and this
-    /// packet is its first in a new refresh period (see [`ConnTable::set_sync_refresh`]).
+    /// The connection's periodic sync refresh is due: this packet is its first in a new
+    /// refresh period (see [`ConnTable::set_sync_refresh`]).
     /// Always `false` while the refresh is off.
     pub sync_refresh: bool,
 }

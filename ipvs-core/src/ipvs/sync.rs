@@ -14,12 +14,11 @@
 //!
 //! Queued:
 //! * a new connection (with its template, when persistent, before it);
-//! * a TCP state change into ESTABLISHED, FIN_WAIT, CLOSE_WAIT, LAST_ACK, TIME_WAIT or
-//!   CLOSE (the kernel syncs ESTABLISHED and the closing states; the opening ones are
-//!   covered by the new-connection record);
-//! * the periodic refresh of ESTABLISHED TCP and UDP connections
-//!   ([`SyncFeedConfig::refresh`], [`crate::conn::ConnTable::set_sync_refresh`]), so that
-//!   the partner's copy of a long-lived connection does not time out.
+//! * every TCP state change (the kernel syncs the changes into ESTABLISHED and the closing
+//!   states; the others are rare and keep the partner's state exact);
+//! * the periodic refresh ([`SyncFeedConfig::refresh`],
+//!   [`crate::conn::ConnTable::set_sync_refresh`]): the first packet of a connection in
+//!   each period, so that the partner's copy of a long-lived connection does not time out.
 //!
 //! # Import
 //!
@@ -30,9 +29,10 @@
 //! counts against the table's bound. Refused, each with its own counter
 //! ([`SyncImportCounts`]): unknown service, unknown real server, a template for a
 //! service that is not persistent, a state that cannot follow the stored one
-//! ([`crate::conn::synced_state_may_follow`]), another real server for a live
-//! connection (unless the record starts a new connection on reused ports,
-//! [`crate::conn::synced_state_starts_new`]), a full table.
+//! ([`crate::conn::synced_state_may_follow`]), a full table. A record with another real
+//! server for a stored connection replaces it: the receiver passes records on in the
+//! sender's order (reordered datagrams are dropped), so the record is the newer truth, a
+//! new connection on the same addresses and ports.
 
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
@@ -41,8 +41,8 @@ use core::time::Duration;
 
 use super::Ipvs;
 use crate::conn::{
-    ConnError, ConnInfo, ConnKey, ConnState, NewConn, TcpState, TemplateInfo, TemplateKey,
-    TemplateService, state_is_closed, synced_state_may_follow, synced_state_starts_new,
+    ConnError, ConnInfo, ConnKey, ConnState, NewConn, TemplateInfo, TemplateKey, TemplateService,
+    synced_state_may_follow,
 };
 use crate::service::ServiceKey;
 use crate::sync::{ConnRecord, SyncRecord, TemplateRecord};
@@ -55,9 +55,9 @@ pub struct SyncFeedConfig {
     /// Keys queued at most between two drains; beyond, changes are dropped and counted.
     /// Default 65536 (1.5 MB).
     pub capacity: usize,
-    /// Periodic refresh of ESTABLISHED TCP and UDP connections; `None` turns it off.
-    /// Default 60 s: a synced connection's copy lives at least until 60 s before its
-    /// deadline on the active director.
+    /// Periodic refresh of connections that carry packets; `None` turns it off. Default
+    /// 60 s: a synced connection's copy lives at least until 60 s before its deadline on
+    /// the active director.
     pub refresh: Option<Duration>,
 }
 
@@ -112,21 +112,12 @@ impl SyncFeed {
     }
 }
 
-/// Whether a state change is one the partner must learn at once.
+/// Whether a state change is one the partner must learn at once: every TCP state change
+/// (the kernel syncs ESTABLISHED and the closing states; the opening ones cost little more
+/// and keep the partner's state exact). UDP has one state.
 #[inline]
 pub(crate) fn state_change_syncs(old: ConnState, new: ConnState) -> bool {
     old != new
-        && matches!(
-            new,
-            ConnState::Tcp(
-                TcpState::Established
-                    | TcpState::FinWait
-                    | TcpState::CloseWait
-                    | TcpState::LastAck
-                    | TcpState::TimeWait
-                    | TcpState::Close
-            )
-        )
 }
 
 /// How [`Ipvs::sync_import`] applied a record.
@@ -136,8 +127,9 @@ pub enum Imported {
     Created,
     /// The existing entry took the record's state and timeout.
     Updated,
-    /// The existing entry was replaced: a closed connection whose port was reused, or a
-    /// template whose real server changed on the sender.
+    /// The existing entry was replaced: a connection with another real server (a new one
+    /// on the same addresses and ports), or a template whose real server changed on the
+    /// sender.
     Replaced,
 }
 
@@ -170,24 +162,16 @@ pub enum ImportRefusal {
     /// A template for a service that is not persistent here.
     #[error("synced template for {0}, which is not persistent")]
     NotPersistent(ServiceKey),
-    /// The state cannot follow the stored one (a connection never goes back from closing
-    /// to established, or from established to opening).
+    /// The state cannot follow the stored one ([`crate::conn::synced_state_may_follow`]:
+    /// no transition leads into it).
     #[error("synced state {new:?} cannot follow {old:?} for {key:?}")]
-    StateRegression {
+    StateCannotFollow {
         /// The connection.
         key: ConnKey,
         /// Stored state.
         old: ConnState,
         /// Offered state.
         new: ConnState,
-    },
-    /// The live connection goes to another real server (or with another method), and the
-    /// record is not the start of a new connection (see
-    /// [`crate::conn::synced_state_starts_new`]): a late record of an older connection.
-    #[error("synced connection {key:?} contradicts the stored one (other real server)")]
-    DestMismatch {
-        /// The connection.
-        key: ConnKey,
     },
     /// The connection table is full.
     #[error("connection table full ({max} entries)")]
@@ -215,10 +199,8 @@ pub struct SyncImportCounts {
     pub unknown_dest: u64,
     /// [`ImportRefusal::NotPersistent`].
     pub not_persistent: u64,
-    /// [`ImportRefusal::StateRegression`].
-    pub state_regression: u64,
-    /// [`ImportRefusal::DestMismatch`].
-    pub dest_mismatch: u64,
+    /// [`ImportRefusal::StateCannotFollow`].
+    pub state_cannot_follow: u64,
     /// [`ImportRefusal::TableFull`].
     pub table_full: u64,
     /// [`ImportRefusal::Conn`].
@@ -234,8 +216,7 @@ impl SyncImportCounts {
             Err(ImportRefusal::UnknownService { .. }) => &mut self.unknown_service,
             Err(ImportRefusal::UnknownDest { .. }) => &mut self.unknown_dest,
             Err(ImportRefusal::NotPersistent(_)) => &mut self.not_persistent,
-            Err(ImportRefusal::StateRegression { .. }) => &mut self.state_regression,
-            Err(ImportRefusal::DestMismatch { .. }) => &mut self.dest_mismatch,
+            Err(ImportRefusal::StateCannotFollow { .. }) => &mut self.state_cannot_follow,
             Err(ImportRefusal::TableFull { .. }) => &mut self.table_full,
             Err(ImportRefusal::Conn(_)) => &mut self.conn_error,
         };
@@ -383,20 +364,43 @@ impl Ipvs {
 
     // ----- import (the other director) -----
 
-    /// Counters of [`Ipvs::sync_import`].
+    /// Counters of [`Ipvs::sync_import`] and [`Ipvs::sync_import_resync`].
     pub fn sync_import_counts(&self) -> SyncImportCounts {
         self.sync_imports
     }
 
-    /// Applies one received record; see the [module docs](self). Counted either way.
+    /// Applies one record of the update stream; see the [module docs](self). Counted
+    /// either way.
     pub fn sync_import(
         &mut self,
         now: Instant,
         record: &SyncRecord,
     ) -> Result<Imported, ImportRefusal> {
+        self.import(now, record, false)
+    }
+
+    /// Applies one record of a bulk resync answer: as [`Ipvs::sync_import`], except that
+    /// the record is authoritative for its connection (the partner's table at the time of
+    /// the export), so a stored entry that contradicts it (another real server, a later
+    /// state) is replaced instead of kept. This repairs entries whose updates were lost.
+    /// Unknown services and real servers and a full table are still refused.
+    pub fn sync_import_resync(
+        &mut self,
+        now: Instant,
+        record: &SyncRecord,
+    ) -> Result<Imported, ImportRefusal> {
+        self.import(now, record, true)
+    }
+
+    fn import(
+        &mut self,
+        now: Instant,
+        record: &SyncRecord,
+        authoritative: bool,
+    ) -> Result<Imported, ImportRefusal> {
         self.saw(now);
         let r = match record {
-            SyncRecord::Conn(c) => self.import_conn(now, c),
+            SyncRecord::Conn(c) => self.import_conn(now, c, authoritative),
             SyncRecord::Template(t) => self.import_template(now, t),
         };
         self.sync_imports.count(&r);
@@ -448,13 +452,24 @@ impl Ipvs {
         })
     }
 
-    fn import_conn(&mut self, now: Instant, c: &ConnRecord) -> Result<Imported, ImportRefusal> {
+    fn import_conn(
+        &mut self,
+        now: Instant,
+        c: &ConnRecord,
+        authoritative: bool,
+    ) -> Result<Imported, ImportRefusal> {
         let (skey, dest) = self.synced_dest(c)?;
         let key = c.key;
         let mut how = Imported::Created;
         if let Some(old) = self.conns.lookup_in(now, &key) {
-            let same = old.dest == dest && old.fwd == c.fwd;
-            if same && synced_state_may_follow(old.state, c.state) {
+            if old.dest == dest && old.fwd == c.fwd {
+                if !authoritative && !synced_state_may_follow(old.state, c.state) {
+                    return Err(ImportRefusal::StateCannotFollow {
+                        key,
+                        old: old.state,
+                        new: c.state,
+                    });
+                }
                 let out = self
                     .conns
                     .update_synced(now, &key, c.state, c.timeout)
@@ -464,20 +479,8 @@ impl Ipvs {
                 }
                 return Ok(Imported::Updated);
             }
-            let reused = !same && synced_state_starts_new(c.state);
-            if !state_is_closed(old.state) && !reused {
-                return Err(if same {
-                    ImportRefusal::StateRegression {
-                        key,
-                        old: old.state,
-                        new: c.state,
-                    }
-                } else {
-                    ImportRefusal::DestMismatch { key }
-                });
-            }
-            // A closed connection whose addresses and ports a new one reuses, or one whose
-            // closing record was lost while a new one to another real server began.
+            // Another real server: a new connection on the same addresses and ports (the
+            // sender saw the old one end; records arrive in the sender's order).
             if let Some(ev) = self.conns.remove(&key) {
                 self.reg.apply(ev);
             }

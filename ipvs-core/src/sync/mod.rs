@@ -18,7 +18,9 @@
 //!   [`crate::ipvs::Ipvs::sync_import`] applies a received record on the other director.
 //! * **Authenticated.** Every datagram carries an HMAC-SHA256 tag over all its bytes, with
 //!   the pair's shared key ([`SyncKey`]); a (boot id, sequence) pair is accepted once, within
-//!   a 64-wide window ([`ReplayWindow`]), as pulse's heartbeats do.
+//!   a 64-wide window ([`ReplayWindow`]), as pulse's heartbeats do; only a datagram newer
+//!   than every one accepted before is passed on, so records are applied in the sender's
+//!   order.
 //! * **No panics** on any input: every malformed datagram is a [`SyncError`] variant.
 
 #[cfg(any(test, feature = "testing"))]
@@ -29,6 +31,8 @@ pub mod wire;
 
 #[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod sim;
 #[cfg(test)]
 mod tests;
 
@@ -174,6 +178,17 @@ pub enum SyncError {
         /// Sequence received.
         sequence: u64,
     },
+    /// Authentic and not seen before, but older than a datagram already accepted: its
+    /// records may be older than ones already applied, so it is dropped (recorded in the
+    /// window: a second copy is `Replayed`). Lost records are made up by the periodic
+    /// refresh, and a resync answer missing a batch is asked for again.
+    #[error("reordered sync datagram: boot {boot_id} sequence {sequence}")]
+    Reordered {
+        /// Boot id received.
+        boot_id: u64,
+        /// Sequence received.
+        sequence: u64,
+    },
     /// Already received once.
     #[error("replayed sync datagram: boot {boot_id} sequence {sequence}")]
     Replayed {
@@ -263,6 +278,14 @@ impl ReplayWindow {
             }
         }
         Ok(())
+    }
+
+    /// Whether `(boot_id, sequence)` is newer than everything accepted so far.
+    pub fn is_newest(&self, boot_id: u64, sequence: u64) -> bool {
+        match self.top {
+            None => true,
+            Some((boot, highest)) => boot_id > boot || (boot_id == boot && sequence > highest),
+        }
     }
 
     /// The boot id of the partner currently followed, if any.

@@ -2,7 +2,9 @@
 //!
 //! Checks, in order: format ([`wire::Packet::new_checked`]), size against
 //! [`ReceiverConfig::max_datagram`], syncd id, tag, reserved fields and every entry
-//! ([`wire::Header::parse`]), then freshness ([`ReplayWindow`]). A datagram that fails any
+//! ([`wire::Header::parse`]), then freshness ([`ReplayWindow`]: not stale, not replayed,
+//! and newer than every datagram accepted before, so that records are applied in the
+//! sender's order; an older one is `Reordered`). A datagram that fails any
 //! check is dropped whole and counted by reason ([`ReceiveCounts`]); one that passes is
 //! yielded as [`Received`]. The receiver needs no clock. Whether the entries make sense for
 //! this director's table (known service, known real server, a state that can follow the
@@ -109,6 +111,8 @@ pub struct ReceiveCounts {
     pub bad_entry: u64,
     /// [`SyncError::Stale`].
     pub stale: u64,
+    /// [`SyncError::Reordered`].
+    pub reordered: u64,
     /// [`SyncError::Replayed`].
     pub replayed: u64,
 }
@@ -127,6 +131,7 @@ impl ReceiveCounts {
             SyncError::Reserved { .. } => &mut self.reserved,
             SyncError::BadEntry { .. } => &mut self.bad_entry,
             SyncError::Stale { .. } => &mut self.stale,
+            SyncError::Reordered { .. } => &mut self.reordered,
             SyncError::Replayed { .. } => &mut self.replayed,
         };
         *c += 1;
@@ -145,6 +150,7 @@ impl ReceiveCounts {
             + self.reserved
             + self.bad_entry
             + self.stale
+            + self.reordered
             + self.replayed
     }
 }
@@ -210,7 +216,14 @@ impl Receiver {
             });
         }
         let h = wire::Header::parse(&packet, &self.key, self.cfg.syncd_id)?;
+        let newest = self.window.is_newest(h.boot_id, h.sequence);
         self.window.accept(h.boot_id, h.sequence)?;
+        if !newest {
+            return Err(SyncError::Reordered {
+                boot_id: h.boot_id,
+                sequence: h.sequence,
+            });
+        }
         let body = &bytes[wire::HEADER_LEN..bytes.len() - wire::TAG_LEN];
         let entries = || Entries {
             chunks: if h.kind.has_entries() {

@@ -14,7 +14,7 @@ use crate::types::{ForwardMethod, Protocol, SchedulerKind};
 
 const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
 
-fn key() -> SyncKey {
+pub(super) fn key() -> SyncKey {
     SyncKey::new(b"0123456789abcdef-sync").expect("long enough")
 }
 
@@ -255,6 +255,22 @@ fn every_drop_reason_is_its_own_error() {
     rx.handle_datagram(&one_update(100)).expect("newer");
     expect(
         &mut rx,
+        &one_update(90),
+        SyncError::Reordered {
+            boot_id: 100,
+            sequence: 90,
+        },
+    );
+    expect(
+        &mut rx,
+        &one_update(90),
+        SyncError::Replayed {
+            boot_id: 100,
+            sequence: 90,
+        },
+    );
+    expect(
+        &mut rx,
         &one_update(2),
         SyncError::Stale {
             boot_id: 100,
@@ -284,12 +300,13 @@ fn every_drop_reason_is_its_own_error() {
             c.bad_mac,
             c.reserved,
             c.stale,
+            c.reordered,
             c.replayed
         ],
-        [2, 1, 1, 1, 1, 2, 1, 2, 2, 2, 1]
+        [2, 1, 1, 1, 1, 2, 1, 2, 2, 2, 1, 2]
     );
     assert_eq!(c.accepted, 2);
-    assert_eq!(c.dropped(), 16);
+    assert_eq!(c.dropped(), 18);
 }
 
 #[test]
@@ -575,12 +592,12 @@ fn lost_resync_batch_shows_in_the_end_marker() {
 
 // ----- engine: feed, export, import -----
 
-const RS1: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-const RS2: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+pub(super) const RS1: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+pub(super) const RS2: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 
 /// A TCP service on VIP:80 (rr, optional persistence) with two NAT real servers added in
 /// `order`, and a UDP service on VIP:53 with RS1.
-fn engine(order: [Ipv4Addr; 2], p: Option<Persistence>) -> Ipvs {
+pub(super) fn engine(order: [Ipv4Addr; 2], p: Option<Persistence>) -> Ipvs {
     let mut ipvs = Ipvs::new(IpvsConfig::default());
     let sk = ServiceKey::tcp(VIP, 80);
     ipvs.add_service(sk, SchedulerKind::Rr, &[], p)
@@ -781,44 +798,35 @@ fn import_refusals_are_counted() {
         Err(ImportRefusal::UnknownDest { .. })
     ));
     assert_eq!(imp(&mut b, rec), Ok(Imported::Created));
-    // Closing state follows ESTABLISHED; ESTABLISHED does not follow FIN_WAIT.
+    // The state tables lead from ESTABLISHED to FIN_WAIT and (SYN) back to SYN_RECV;
+    // nothing leads into LAST_ACK or NONE.
     rec.state = ConnState::Tcp(TcpState::FinWait);
     assert_eq!(imp(&mut b, rec), Ok(Imported::Updated));
-    rec.state = est;
-    assert!(matches!(
-        imp(&mut b, rec),
-        Err(ImportRefusal::StateRegression { .. })
-    ));
-    // Another real server for a live connection contradicts it.
-    let mut r = rec;
-    r.daddr = RS2;
-    r.state = ConnState::Tcp(TcpState::CloseWait);
-    assert!(matches!(
-        imp(&mut b, r),
-        Err(ImportRefusal::DestMismatch { .. })
-    ));
-    // Once closed, a record for the same addresses is a new connection (port reuse).
-    rec.state = ConnState::Tcp(TcpState::TimeWait);
+    rec.state = ConnState::Tcp(TcpState::SynRecv);
     assert_eq!(imp(&mut b, rec), Ok(Imported::Updated));
+    for bad in [TcpState::LastAck, TcpState::None] {
+        let mut r = rec;
+        r.state = ConnState::Tcp(bad);
+        assert!(matches!(
+            imp(&mut b, r),
+            Err(ImportRefusal::StateCannotFollow { .. })
+        ));
+    }
+    // Another real server: a new connection on the same addresses and ports.
     let mut r = rec;
     r.daddr = RS2;
-    r.state = ConnState::Tcp(TcpState::SynRecv);
-    assert_eq!(imp(&mut b, r), Ok(Imported::Replaced));
-    // A new connection to another real server replaces a live one whose closing record
-    // was lost; a late ESTABLISHED record of the old one is then refused.
     r.state = est;
-    assert_eq!(imp(&mut b, r), Ok(Imported::Updated));
-    let mut newer = r;
-    newer.daddr = RS1;
-    newer.state = ConnState::Tcp(TcpState::SynRecv);
-    assert_eq!(imp(&mut b, newer), Ok(Imported::Replaced));
-    let mut late = newer;
-    late.daddr = RS2;
-    late.state = est;
-    assert!(matches!(
-        imp(&mut b, late),
-        Err(ImportRefusal::DestMismatch { .. })
-    ));
+    assert_eq!(imp(&mut b, r), Ok(Imported::Replaced));
+    assert_eq!(
+        b.conns().lookup_in(now, &rec.key).map(|c| c.state),
+        Some(est)
+    );
+    // A bulk resync record is authoritative: LAST_ACK is taken.
+    r.state = ConnState::Tcp(TcpState::LastAck);
+    assert_eq!(
+        b.sync_import_resync(now, &SyncRecord::Conn(r)),
+        Ok(Imported::Updated)
+    );
     // A template for a service that is not persistent.
     assert!(matches!(
         b.sync_import(
@@ -840,10 +848,9 @@ fn import_refusals_are_counted() {
             c.unknown_service,
             c.unknown_dest,
             c.not_persistent,
-            c.state_regression,
-            c.dest_mismatch
+            c.state_cannot_follow
         ],
-        [1, 3, 2, 2, 1, 1, 1, 2]
+        [1, 3, 1, 2, 1, 1, 2]
     );
     b.check_invariants().expect("counters follow imports");
 }
