@@ -16,6 +16,10 @@
 //! * **No panics** on any input. Admin errors are [`IpvsError`]; a packet that cannot be
 //!   handled is a [`Refusal`] (counted in [`RefusalCounts`]) or a [`Delivery`] other than
 //!   `Forward`.
+//! * **Connection sync** (the `sync` file, `docs/sync.md`): with the change feed on
+//!   ([`Ipvs::enable_sync_feed`]) the packet paths queue the keys of new and changed
+//!   connections in a bounded queue (full: dropped and counted); [`Ipvs::sync_export`]
+//!   lists the table, [`Ipvs::sync_import`] applies a partner's record without scheduling.
 //!
 //! # Packet paths
 //!
