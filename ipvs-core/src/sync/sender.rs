@@ -234,6 +234,15 @@ impl Sender {
         }
     }
 
+    /// The partner is answering `session` (a batch of it arrived): the next retry of the
+    /// request waits another [`SenderConfig::resync_retry`] from `now`, so a long answer is
+    /// not asked for again while it streams in; a stalled one is.
+    pub fn resync_progress(&mut self, now: Instant, session: u32) {
+        if let Some(r) = self.request.as_mut().filter(|r| r.session == session) {
+            r.next_at = now + self.cfg.resync_retry;
+        }
+    }
+
     /// The resync session this director is waiting for, if any.
     pub fn pending_resync(&self) -> Option<u32> {
         self.request.map(|r| r.session)

@@ -565,6 +565,15 @@ fn resync_session_request_batches_and_end() {
     }
     assert_eq!(got, n + 1);
     assert_eq!(end, Some((42, n as u64 + 1, n as u64 + 1)));
+    // Batches arriving hold the retry back; without them it comes after a second.
+    a.resync_progress(ms(1900), 42);
+    assert_eq!(a.poll_timeout(), Some(ms(2900)));
+    a.resync_progress(ms(1950), 41);
+    assert_eq!(
+        a.poll_timeout(),
+        Some(ms(2900)),
+        "another session changes nothing"
+    );
     a.resync_complete(42);
     assert_eq!(a.pending_resync(), None);
     assert_eq!(a.poll_timeout(), None);
