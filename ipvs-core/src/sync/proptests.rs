@@ -132,6 +132,14 @@ proptest! {
         prop_assert!(rx.handle_datagram(&b).is_err());
     }
 
+    /// The fuzz body's structured part: records aimed at the lab's services imported with
+    /// time passing, invariants after every step, then exported into a second engine
+    /// that must take every record.
+    #[test]
+    fn import_then_export_into_another_engine(data in prop::collection::vec(any::<u8>(), 0..600)) {
+        super::fuzzing::records_body(&data);
+    }
+
     #[test]
     fn any_changed_byte_is_refused(
         recs in prop::collection::vec(record(), 1..5),
