@@ -30,6 +30,8 @@ pub mod sender;
 pub mod wire;
 
 #[cfg(test)]
+mod engine_tests;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod sim;

@@ -14,7 +14,8 @@
 use core::time::Duration;
 use std::collections::VecDeque;
 
-use super::tests::{RS1, RS2, engine, key as key_for_sim};
+use super::engine_tests::{RS1, RS2, engine};
+use super::tests::key as key_for_sim;
 use super::*;
 use crate::conn::TcpFlags;
 use crate::ipvs::{Ipvs, NewFlow, SyncFeedConfig};
