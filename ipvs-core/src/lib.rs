@@ -10,7 +10,8 @@
 //! | [`service`] | virtual services and their destinations (weights, thresholds, counters); re-exports [`dest`]'s types |
 //! | [`sched`] | the fourteen kernel schedulers, one file each |
 //! | [`conn`] | the connection table: states, timeouts, persistence templates, size bound |
-//! | [`ipvs`] | [`ipvs::Ipvs`]: services + schedulers + connections glued (scheduling, persistence, accounting, expiry) |
+//! | [`ipvs`] | [`ipvs::Ipvs`]: services + schedulers + connections glued (scheduling, persistence, accounting, expiry); the engine side of connection sync (change feed, export, import) |
+//! | [`sync`] | connection sync between the directors: the signed wire format, the batching [`sync::Sender`] and the authenticating [`sync::Receiver`] |
 //! | [`wire`] | zero-copy packet views and validated representations: Ethernet/802.1Q, ARP, IPv4, TCP, UDP, ICMP, IP-in-IP, checksums |
 //! | [`frame`] | [`frame::FrameBuf`]: the frame buffer the io layer lends and the engine rewrites (the io/engine seam, with [`engine::Verdict`]) |
 //! | [`engine`] | [`engine::Engine`]: frames in, verdicts out — NAT/DR/TUN forwarding, NAT replies, ICMP errors that follow connections, neighbours, counters |
@@ -29,6 +30,7 @@ pub mod io;
 pub mod ipvs;
 pub mod sched;
 pub mod service;
+pub mod sync;
 pub mod time;
 pub mod types;
 pub mod wire;

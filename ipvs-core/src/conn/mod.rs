@@ -38,16 +38,20 @@
 //! as in the kernel, and the reply side resolves the entry's [`DestId`](crate::types::DestId) to an address through
 //! a closure instead of storing it.
 //!
-//! # What sync will need
+//! # What sync uses
 //!
 //! [`ConnTable::conns`] / [`ConnTable::templates`] list entries with state, remaining time
-//! and destination; [`PacketOutcome::old_state`] exposes state changes;
-//! [`ConnTable::insert_synced`] creates an entry with a given state and timeout. A
-//! per-connection packet counter (for `sync_threshold`) is not stored.
+//! and destination; [`PacketOutcome::old_state`] exposes state changes and
+//! [`PacketOutcome::sync_refresh`] the periodic refresh ([`ConnTable::set_sync_refresh`]);
+//! [`ConnTable::insert_synced`] creates an entry with a given state and timeout,
+//! [`ConnTable::update_synced`] and [`ConnTable::set_template_deadline`] update one (the `sync`
+//! file). A per-connection packet counter (for `sync_threshold`) is not stored: the
+//! refresh is derived from the deadline instead.
 
 mod check;
 pub mod entry;
 mod persist;
+mod sync;
 mod table;
 pub mod tcp;
 pub mod template;
@@ -61,6 +65,7 @@ mod tests;
 pub use check::{DestCounts, InvariantViolation};
 pub use entry::{Accounting, ConnClass, ConnKey, ConnState, ReplyKey};
 pub use persist::{TemplateInfo, TemplateInserted};
+pub use sync::synced_state_may_follow;
 pub use table::{
     ConnInfo, ConnStats, ConnTable, ConnTableConfig, ExpireReport, Inserted, NewConn, PacketOutcome,
 };

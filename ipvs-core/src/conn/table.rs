@@ -101,6 +101,10 @@ pub struct PacketOutcome {
     pub old_state: ConnState,
     /// The counter change to apply, when the connection moved between active and inactive.
     pub accounting: Option<Accounting>,
+    /// The connection's periodic sync refresh is due: this packet is its first in a new
+    /// refresh period (see [`ConnTable::set_sync_refresh`]).
+    /// Always `false` while the refresh is off.
+    pub sync_refresh: bool,
 }
 
 /// Result of a successful insert.
@@ -153,6 +157,8 @@ pub struct ConnTable {
     pub(crate) sweep_interval: Duration,
     pub(crate) last_sweep: Option<Instant>,
     pub(crate) ledger: Ledger,
+    /// Sync refresh period in ticks, 0 = off (see [`ConnTable::set_sync_refresh`]).
+    pub(crate) sync_refresh_ticks: u32,
 }
 
 impl core::fmt::Debug for ConnTable {
@@ -184,6 +190,7 @@ impl ConnTable {
             sweep_interval: config.sweep_interval,
             last_sweep: None,
             ledger: Ledger::default(),
+            sync_refresh_ticks: 0,
         };
         t.cache_ticks();
         t
@@ -245,7 +252,7 @@ impl ConnTable {
         self.conn_memory_bytes() + self.templates.memory_bytes()
     }
 
-    fn state_ticks(&self, state: ConnState) -> u32 {
+    pub(crate) fn state_ticks(&self, state: ConnState) -> u32 {
         match state {
             ConnState::Tcp(s) => self.tcp_ticks[s.index()],
             ConnState::Udp => self.udp_ticks,
@@ -460,8 +467,9 @@ impl ConnTable {
         } else {
             TcpDirection::Input
         };
+        let prev = e.expires;
         let (old, e) = step(e, dir, flags, now, &self.tcp_ticks, self.udp_ticks);
-        Some(self.outcome(old, &e, now))
+        Some(self.outcome(old, prev, &e, now))
     }
 
     /// Processes a NAT reply (real server to client) of a live connection: clears the
@@ -482,6 +490,7 @@ impl ConnTable {
             .conns
             .find_mut(h, |e| matches_out(e, reply, nt, &mut resolve))?;
         e.clear_no_output();
+        let prev = e.expires;
         let (old, e) = step(
             e,
             TcpDirection::Output,
@@ -490,10 +499,17 @@ impl ConnTable {
             &self.tcp_ticks,
             self.udp_ticks,
         );
-        Some(self.outcome(old, &e, now))
+        Some(self.outcome(old, prev, &e, now))
     }
 
-    fn outcome(&mut self, old: ConnState, e: &Entry, now: Instant) -> PacketOutcome {
+    /// `prev` is the entry's deadline before the packet.
+    pub(crate) fn outcome(
+        &mut self,
+        old: ConnState,
+        prev: u32,
+        e: &Entry,
+        now: Instant,
+    ) -> PacketOutcome {
         let (from, to) = (old.class(), e.class());
         let accounting = (from != to).then(|| {
             self.ledger.record(Accounting {
@@ -506,6 +522,7 @@ impl ConnTable {
             info: self.info_of(e, now),
             old_state: old,
             accounting,
+            sync_refresh: self.sync_refresh_ticks != 0 && self.refresh_due(old, prev, e, now),
         }
     }
 

@@ -117,6 +117,8 @@ mod frag_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
+mod sync_tests;
+#[cfg(test)]
 mod tests;
 
 use core::net::Ipv4Addr;

@@ -16,6 +16,10 @@
 //! * **No panics** on any input. Admin errors are [`IpvsError`]; a packet that cannot be
 //!   handled is a [`Refusal`] (counted in [`RefusalCounts`]) or a [`Delivery`] other than
 //!   `Forward`.
+//! * **Connection sync** (the `sync` file, `docs/sync.md`): with the change feed on
+//!   ([`Ipvs::enable_sync_feed`]) the packet paths queue the keys of new and changed
+//!   connections in a bounded queue (full: dropped and counted); [`Ipvs::sync_export`]
+//!   lists the table, [`Ipvs::sync_import`] applies a partner's record without scheduling.
 //!
 //! # Packet paths
 //!
@@ -80,6 +84,7 @@
 //!   `drop_packet` / `secure_tcp`, ICMP.
 
 pub mod registry;
+mod sync;
 mod types;
 
 #[cfg(test)]
@@ -100,6 +105,9 @@ use crate::types::{DestId, Protocol, SchedFlag, SchedulerKind};
 
 pub use registry::Detached;
 use registry::{Registry, Target};
+pub use sync::{
+    ImportRefusal, Imported, SyncFeedConfig, SyncFeedStats, SyncImportCounts, SyncItem,
+};
 pub use types::{
     Delivery, Forward, Inbound, IpvsConfig, IpvsError, IpvsInvariantViolation, IpvsStats, NewFlow,
     Placement, Refusal, RefusalCounts, Scheduled,
@@ -117,6 +125,10 @@ pub struct Ipvs {
     /// The latest `now` any call passed in: the time administrative removals put a
     /// destination into the trash (they take no `now` of their own).
     now: Instant,
+    /// Connection sync's change feed (off unless enabled), see [`sync`].
+    sync_feed: sync::SyncFeed,
+    /// Outcomes of [`Ipvs::sync_import`].
+    sync_imports: SyncImportCounts,
 }
 
 impl Ipvs {
@@ -130,6 +142,8 @@ impl Ipvs {
             stats: IpvsStats::default(),
             refusals: RefusalCounts::default(),
             now: Instant::ZERO,
+            sync_feed: sync::SyncFeed::default(),
+            sync_imports: SyncImportCounts::default(),
         }
     }
 
@@ -391,6 +405,9 @@ impl Ipvs {
             self.reg.apply(ev);
         }
         self.reg.apply(ins.created);
+        if self.sync_feed.enabled {
+            self.feed_new(now, key, template);
+        }
         let forward = self
             .forward(&ins.info, initial_state(key.proto))
             .ok_or(Refusal::NoDestination(skey))?;
@@ -451,6 +468,15 @@ impl Ipvs {
         Ok((d, Placement::NewTemplate(ins.id)))
     }
 
+    /// Feeds a new connection (after its template) to connection sync.
+    #[cold]
+    fn feed_new(&mut self, now: Instant, key: ConnKey, template: Option<crate::conn::TemplateId>) {
+        if let Some(t) = template.and_then(|id| self.conns.template(now, id)) {
+            self.sync_feed.push(SyncItem::Template(t.key));
+        }
+        self.sync_feed.push(SyncItem::Conn(key));
+    }
+
     fn forward(&self, info: &ConnInfo, old_state: ConnState) -> Option<Forward> {
         let Target::Live { id, addr, port } = self.reg.target(info.dest)? else {
             return None;
@@ -496,6 +522,11 @@ impl Ipvs {
         };
         if let Some(ev) = out.accounting {
             self.reg.apply(ev);
+        }
+        if self.sync_feed.enabled
+            && (out.sync_refresh || sync::state_change_syncs(out.old_state, out.info.state))
+        {
+            self.sync_feed.push(SyncItem::Conn(*key));
         }
         match self.forward(&out.info, out.old_state) {
             Some(f) => Delivery::Forward(f),
@@ -567,6 +598,11 @@ impl Ipvs {
             .out_packet(now, reply, flags, |id| reg.reply_addr(id))?;
         if let Some(ev) = out.accounting {
             self.reg.apply(ev);
+        }
+        if self.sync_feed.enabled
+            && (out.sync_refresh || sync::state_change_syncs(out.old_state, out.info.state))
+        {
+            self.sync_feed.push(SyncItem::Conn(out.info.key));
         }
         let info = out.info;
         let f = self.forward(&info, out.old_state).unwrap_or(Forward {
