@@ -12,8 +12,8 @@
 //!   (`src/bin/lab-http.rs`, `lab-client`, `lab-udp`, `lab-decap`) and by the tests that read
 //!   their output.
 //!
-//! The library has no unsafe code; the only unsafe of the crate sits in `lab-decap`'s `sys`
-//! module (raw sockets and the TUN ioctl).
+//! The library has no unsafe code; the only unsafe of the crate sits in the `sys` modules of
+//! the `lab-decap` and `lab-heartbeat` tools (raw sockets, AF_PACKET, the TUN ioctl).
 #![forbid(unsafe_code)]
 
 pub mod heartbeat;
