@@ -82,27 +82,11 @@ fn main() -> ExitCode {
 /// Set by pulse to its own pid in the lvsd it starts.
 const SUPERVISOR_ENV: &str = "PULSE_SUPERVISOR_PID";
 
-/// An lvsd started by pulse stops with it (SIGTERM, a clean stop that removes the steering),
-/// so that a pulse restarted after a crash starts its own lvsd on a free interface instead of
-/// finding the old one still attached. An lvsd run by hand or by its own unit is not tied.
-fn die_with_supervisor() -> Result<(), String> {
-    let Some(pid) = std::env::var(SUPERVISOR_ENV)
-        .ok()
-        .and_then(|p| p.parse::<i32>().ok())
-    else {
-        return Ok(());
-    };
-    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
-        .map_err(|e| format!("cannot tie lvsd to pulse (prctl): {e}"))?;
-    // pulse may have died between fork and prctl: then the signal never comes.
-    if nix::unistd::getppid().as_raw() != pid {
-        return Err(format!("pulse (pid {pid}) is gone; not starting"));
-    }
-    Ok(())
-}
-
 fn daemon(args: &Args) -> ExitCode {
-    if let Err(e) = die_with_supervisor() {
+    // An lvsd started by pulse stops with it (SIGTERM, a clean stop that removes the
+    // steering), so that a pulse restarted after a crash starts its own lvsd on a free
+    // interface instead of finding the old one still attached.
+    if let Err(e) = lvsd::supervise::die_with_supervisor(SUPERVISOR_ENV, "pulse") {
         eprintln!("lvsd: {e}");
         return ExitCode::from(1);
     }

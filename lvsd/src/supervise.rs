@@ -324,6 +324,24 @@ async fn stop_all(list: Vec<Running>) {
     }
 }
 
+/// Ties the calling process to the supervisor whose pid is in the environment variable
+/// `env` (set by the supervisor when it starts the child): the child gets SIGTERM when the
+/// supervisor dies (`PR_SET_PDEATHSIG`). Nothing happens when `env` is unset (started by
+/// hand or by its own unit). Used by nanny (`LVSD_SUPERVISOR_PID`, set by lvsd) and lvsd
+/// (`PULSE_SUPERVISOR_PID`, set by pulse). `supervisor` names it in messages.
+pub fn die_with_supervisor(env: &str, supervisor: &str) -> Result<(), String> {
+    let Some(pid) = std::env::var(env).ok().and_then(|p| p.parse::<i32>().ok()) else {
+        return Ok(());
+    };
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
+        .map_err(|e| format!("cannot tie this process to {supervisor} (prctl): {e}"))?;
+    // The supervisor may have died between fork and prctl: then the signal never comes.
+    if nix::unistd::getppid().as_raw() != pid {
+        return Err(format!("{supervisor} (pid {pid}) is gone; not starting"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,29 +14,12 @@ use tracing_subscriber::EnvFilter;
 /// Set by lvsd to its own pid in every nanny it starts.
 const SUPERVISOR_ENV: &str = "LVSD_SUPERVISOR_PID";
 
-/// A nanny started by lvsd dies with it (Piranha's lvsd set `PR_SET_PDEATHSIG` in the
-/// child; here the child does it for itself), so that an lvsd killed outright leaves no
-/// nannies behind to report to nobody, or twice after a restart. A nanny run by hand is not
-/// tied to its shell.
-fn die_with_supervisor() -> Result<(), String> {
-    let Some(pid) = std::env::var(SUPERVISOR_ENV)
-        .ok()
-        .and_then(|p| p.parse::<i32>().ok())
-    else {
-        return Ok(());
-    };
-    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
-        .map_err(|e| format!("cannot tie nanny to lvsd (prctl): {e}"))?;
-    // lvsd may have died between fork and prctl: then the signal never comes.
-    if nix::unistd::getppid().as_raw() != pid {
-        return Err(format!("lvsd (pid {pid}) is gone; not starting"));
-    }
-    Ok(())
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
-    if let Err(e) = die_with_supervisor() {
+    // A nanny started by lvsd dies with it (Piranha's lvsd set PR_SET_PDEATHSIG in the
+    // child; here the child does it for itself), so that an lvsd killed outright leaves no
+    // nannies behind to report to nobody, or twice after a restart.
+    if let Err(e) = lvsd::supervise::die_with_supervisor(SUPERVISOR_ENV, "lvsd") {
         eprintln!("nanny: {e}");
         return ExitCode::from(1);
     }
