@@ -13,6 +13,7 @@
 //! | PATCH | `/v1/services/{service}/servers/{rip}:{rport}` | [`ServerPatch`] → [`ServerView`] |
 //! | GET | `/v1/role` | → [`RoleView`] |
 //! | PUT | `/v1/role` | [`RoleView`] → [`RoleView`] |
+//! | GET | `/v1/sync` | → [`SyncView`] |
 //!
 //! `{service}` is a [`ServiceId`]: `tcp:VIP:PORT`, `udp:VIP:PORT` or `fwmark:MARK`. Errors
 //! answer with a status (400 malformed, 404 unknown, 405 method, 408 request too slow, 413
@@ -274,6 +275,146 @@ pub struct StatusView {
     pub api_errors: u64,
     /// Active or standby.
     pub role: Role,
+}
+
+/// `GET /v1/sync`: connection sync between the two directors (`docs/sync.md`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncView {
+    /// Sync runs (`syncdaemon = 1`, a key, a peer).
+    pub enabled: bool,
+    /// Why it does not run, when it does not.
+    pub off_reason: Option<String>,
+    /// `unicast` or `multicast`.
+    pub transport: Option<String>,
+    /// The address and port the sync socket is bound to.
+    pub local: Option<SocketAddrV4>,
+    /// Where datagrams go (the partner, or the multicast group).
+    pub peer: Option<SocketAddrV4>,
+    /// `syncd_id`.
+    pub syncd_id: u8,
+    /// This director streams its changes (it is active).
+    pub streaming: bool,
+    /// Datagrams and entries sent.
+    pub sent: SyncSentView,
+    /// Datagrams received: accepted, and dropped by reason.
+    pub received: SyncReceivedView,
+    /// Records applied to the connection table, and refused by reason.
+    pub imported: SyncImportedView,
+    /// The engine's change feed.
+    pub feed: SyncFeedView,
+    /// Bulk resync, both as the side that asks and as the side that answers.
+    pub resync: SyncResyncView,
+}
+
+/// Sending counters of [`SyncView`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncSentView {
+    /// Datagrams handed to the socket.
+    pub datagrams: u64,
+    /// Entries in them.
+    pub entries: u64,
+    /// Sealed datagrams dropped because the send queue was full.
+    pub dropped_datagrams: u64,
+    /// Entries in those.
+    pub dropped_entries: u64,
+    /// Resync requests sent (first tries and retries).
+    pub resync_requests: u64,
+    /// sendto(2) failures other than a full socket buffer.
+    pub send_errors: u64,
+}
+
+/// Receiving counters of [`SyncView`]: one per drop reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncReceivedView {
+    /// Datagrams accepted.
+    pub accepted: u64,
+    /// Entries in them.
+    pub entries: u64,
+    /// From an address that is not the partner's.
+    pub wrong_source: u64,
+    /// Shorter than their header or kind says.
+    pub truncated: u64,
+    /// Not `LVSS`.
+    pub bad_magic: u64,
+    /// Another wire version.
+    pub bad_version: u64,
+    /// Larger than allowed.
+    pub oversized: u64,
+    /// Unknown kind.
+    pub bad_kind: u64,
+    /// Length not what kind and count say.
+    pub length_mismatch: u64,
+    /// Another `syncd_id`.
+    pub wrong_id: u64,
+    /// The HMAC does not verify (spoofed, or another key).
+    pub bad_mac: u64,
+    /// Reserved fields set.
+    pub reserved: u64,
+    /// An invalid entry.
+    pub bad_entry: u64,
+    /// An old boot id, or too far behind the window.
+    pub stale: u64,
+    /// Older than one already accepted.
+    pub reordered: u64,
+    /// Seen before.
+    pub replayed: u64,
+    /// Updates not imported because this director is active.
+    pub ignored_while_active: u64,
+}
+
+/// Import counters of [`SyncView`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncImportedView {
+    /// New entries inserted.
+    pub created: u64,
+    /// Entries updated in place.
+    pub updated: u64,
+    /// Entries replaced (another real server for the same addresses).
+    pub replaced: u64,
+    /// Refused: no such service here.
+    pub unknown_service: u64,
+    /// Refused: no such real server in the service.
+    pub unknown_dest: u64,
+    /// Refused: a template for a service that is not persistent here.
+    pub not_persistent: u64,
+    /// Refused: a state that cannot follow the stored one.
+    pub state_cannot_follow: u64,
+    /// Refused: the connection table is full.
+    pub table_full: u64,
+    /// Refused by the connection table for another reason.
+    pub conn_error: u64,
+}
+
+/// Change-feed counters of [`SyncView`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncFeedView {
+    /// Keys waiting to be sent.
+    pub queued: u64,
+    /// Keys queued since the feed was turned on.
+    pub pushed: u64,
+    /// Keys dropped because the feed was full.
+    pub dropped: u64,
+}
+
+/// Bulk-resync counters of [`SyncView`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncResyncView {
+    /// Sessions this director started (at start and on stepping down).
+    pub requested: u64,
+    /// Sessions that ended with every entry received.
+    pub completed: u64,
+    /// Sessions that ended with entries missing (asked again).
+    pub incomplete: u64,
+    /// A session is open (asked, not complete).
+    pub in_progress: bool,
+    /// Entries of the last completed session.
+    pub last_entries: u64,
+    /// Milliseconds from request to the end of the last completed session.
+    pub last_ms: u64,
+    /// Requests of the partner answered.
+    pub answered: u64,
+    /// Entries sent in answers.
+    pub answered_entries: u64,
 }
 
 /// The body of every error answer.

@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 
 use super::api::{
     self, ErrorBody, Role, RoleView, ServerPatch, ServerView, ServiceId, ServiceView, ServicesView,
-    StatusView,
+    StatusView, SyncView,
 };
 
 /// Why a call failed.
@@ -118,6 +118,11 @@ impl Client {
             &format!("/{}/services/{service}", api::VERSION),
             None,
         )
+    }
+
+    /// `GET /v1/sync`.
+    pub fn sync(&self) -> Result<SyncView, ClientError> {
+        self.call::<(), _>("GET", &format!("/{}/sync", api::VERSION), None)
     }
 
     /// `GET /v1/role`.
