@@ -93,6 +93,12 @@ impl std::fmt::Debug for KeyMaterial {
     }
 }
 
+/// Material for unit tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) fn test_material() -> KeyMaterial {
+    KeyMaterial(b"0123456789abcdef0123456789abcdef".to_vec())
+}
+
 /// Reads and checks the key file at `path`.
 pub fn read_key_file(path: &Path) -> Result<KeyMaterial, KeyError> {
     let unreadable = |source: io::Error| KeyError::Unreadable {

@@ -293,21 +293,44 @@ impl Ipvs {
                 break;
             };
             n += 1;
-            let rec = match item {
-                SyncItem::Conn(k) => self
-                    .conns
-                    .lookup_in(now, &k)
-                    .and_then(|c| self.conn_record(now, &c)),
-                SyncItem::Template(k) => self
-                    .conns
-                    .lookup_template(now, &k)
-                    .and_then(|t| self.template_record(now, &t)),
-            };
+            let rec = self.sync_record_of(now, &item);
             if let Some(r) = rec {
                 out(r);
             }
         }
         n
+    }
+
+    /// The current record of a template or connection, `None` when it is gone (expired,
+    /// removed) or its real server was removed.
+    pub fn sync_record_of(&self, now: Instant, item: &SyncItem) -> Option<SyncRecord> {
+        match item {
+            SyncItem::Conn(k) => self
+                .conns
+                .lookup_in(now, k)
+                .and_then(|c| self.conn_record(now, &c)),
+            SyncItem::Template(k) => self
+                .conns
+                .lookup_template(now, k)
+                .and_then(|t| self.template_record(now, &t)),
+        }
+    }
+
+    /// The keys of every live template, then of every live connection: a snapshot of what
+    /// a bulk resync answer holds (about 20 bytes per entry), to be turned into records in
+    /// slices with [`Ipvs::sync_record_of`] so that a large table never holds up
+    /// forwarding for long (an entry gone by then is skipped; one created since is sent by
+    /// the change feed).
+    pub fn sync_export_keys(&self, now: Instant) -> Vec<SyncItem> {
+        let mut out = Vec::with_capacity(self.conns.len());
+        out.extend(
+            self.conns
+                .templates(now)
+                .filter(|t| !t.invalidated)
+                .map(|t| SyncItem::Template(t.key)),
+        );
+        out.extend(self.conns.conns(now).map(|c| SyncItem::Conn(c.key)));
+        out
     }
 
     /// Every live template, then every live connection, as sync records: the answer to a

@@ -29,7 +29,7 @@ use tracing::warn;
 
 use super::api::{
     self, ErrorBody, Role, RoleView, ServerPatch, ServerView, ServiceId, ServiceView, ServicesView,
-    StatusView,
+    StatusView, SyncView,
 };
 
 /// Longest wait for a request's headers.
@@ -62,6 +62,8 @@ pub enum Op {
     Role,
     /// `PUT /v1/role`.
     SetRole(Role),
+    /// `GET /v1/sync`.
+    Sync,
 }
 
 /// The worker's answer.
@@ -77,6 +79,8 @@ pub enum Reply {
     Server(Box<ServerView>),
     /// The role.
     Role(RoleView),
+    /// Connection sync.
+    Sync(Box<SyncView>),
 }
 
 /// Why the worker refused.
@@ -257,6 +261,7 @@ async fn route(req: Request<Incoming>, worker: &WorkerHandle) -> Routed {
                 Op::SetRole(read_json::<RoleView>(req).await?.role)
             }
             ["role"] => get_only(&method, Op::Role)?,
+            ["sync"] => get_only(&method, Op::Sync)?,
             ["services"] => get_only(&method, Op::Services)?,
             ["services", id] => get_only(&method, Op::Service(service_id(id)?))?,
             ["services", id, "servers", addr] => {
@@ -280,6 +285,7 @@ async fn route(req: Request<Incoming>, worker: &WorkerHandle) -> Routed {
         Ok(Reply::Service(v)) => serde_json::to_vec(&v),
         Ok(Reply::Server(v)) => serde_json::to_vec(&v),
         Ok(Reply::Role(v)) => serde_json::to_vec(&v),
+        Ok(Reply::Sync(v)) => serde_json::to_vec(&v),
         Err(OpError::NotFound(m)) => return Err((StatusCode::NOT_FOUND, m)),
         Err(OpError::Invalid(m)) => return Err((StatusCode::UNPROCESSABLE_ENTITY, m)),
         Err(OpError::ShuttingDown) => {

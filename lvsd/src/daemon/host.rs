@@ -60,6 +60,17 @@ pub fn base_device(dev: &str) -> &str {
     dev.split_once(':').map_or(dev, |(base, _)| base)
 }
 
+/// Every local IPv4 address with its interface's name (labels kept), floating ones included.
+pub fn addresses() -> Result<Vec<(String, Ipv4Addr)>, HostError> {
+    let mut out = Vec::new();
+    for ifa in nix::ifaddrs::getifaddrs().map_err(HostError::Ifaddrs)? {
+        if let Some(a) = ifa.address.as_ref().and_then(|a| a.as_sockaddr_in()) {
+            out.push((ifa.interface_name.clone(), a.ip()));
+        }
+    }
+    Ok(out)
+}
+
 /// Every interface with an IPv4 address of its own, except loopback, by (base) name.
 /// Addresses in `floating` (the VIPs and the NAT router address, which pulse moves between
 /// directors) are not the director's own: they are left out, so lvsd starts the same way

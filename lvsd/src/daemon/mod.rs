@@ -30,6 +30,7 @@ mod host;
 mod neigh;
 mod report;
 pub mod state;
+pub mod sync;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -363,6 +364,7 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         || Instant::from_millis(u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX));
     let mut reporter = report::Reporter::new(&engine, clock());
     let mut last_frames: Option<std::time::Instant> = None;
+    let mut sync_busy = false;
     // Resolve the real servers before forwarding starts, so that no first packet waits for
     // ARP (a lost first UDP datagram, a TCP SYN retransmitted a second later).
     let mut resolver = neigh::Resolver::new(ifindex_by_name);
@@ -392,6 +394,22 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         }
     }
     state.sync(&mut engine, Some(&steering));
+
+    // Connection sync: started once the services are programmed, so that the partner's
+    // records (the bulk resync the thread asks for at once) find them.
+    let host_view = match host::addresses() {
+        Ok(addrs) => sync::HostView {
+            addrs: addrs.iter().map(|(_, a)| *a).collect(),
+            interface_addrs: addrs,
+        },
+        Err(e) => {
+            error!("cannot read the host's addresses for connection sync: {e}");
+            sync::HostView::default()
+        }
+    };
+    let mut sync_link = sync::SyncLink::start(&cfg.global, &host_view, dp.waker());
+    let mut role = state.director.role();
+    sync_link.set_role(engine.ipvs_mut(), role);
 
     let stop = Arc::new(AtomicBool::new(false));
     let reload = Arc::new(AtomicBool::new(false));
@@ -454,12 +472,21 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         }
         // Commands from the control thread, between two batches of frames.
         while let Ok(req) = req_rx.try_recv() {
+            if matches!(req.op, server::Op::Sync) {
+                let view = sync_link.view(engine.ipvs());
+                let _ = req.reply.send(Ok(server::Reply::Sync(Box::new(view))));
+                continue;
+            }
             let extra = StatusExtra {
                 nannies_running: nannies_running.load(Ordering::Relaxed),
                 api_errors: counters.errors.load(Ordering::Relaxed),
             };
             let answer = state.answer(req.op, &mut engine, Some(&steering), &extra);
             let _ = req.reply.send(answer);
+        }
+        if state.director.role() != role {
+            role = state.director.role();
+            sync_link.set_role(engine.ipvs_mut(), role);
         }
         if let Ok(Verdict::GiveUp(why)) = verdict_rx.try_recv() {
             outcome = Err(DaemonError::NannyGaveUp(why));
@@ -477,7 +504,11 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         // request/response load the next frame usually comes within microseconds, and a
         // poll(2) sleep + wake-up per small batch costs more than the engine's work.
         let spinning = last_frames.is_some_and(|t| t.elapsed() < SPIN);
-        let timeout = if spinning { Duration::ZERO } else { sleep };
+        let timeout = if spinning || sync_busy {
+            Duration::ZERO
+        } else {
+            sleep
+        };
         match dp.poll(Some(timeout), &mut handler) {
             Ok(0) => {}
             Ok(_) => last_frames = Some(std::time::Instant::now()),
@@ -497,6 +528,8 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
             }
         }
         let now = clock();
+        // Connection sync between batches: the feed out, the partner's records in.
+        sync_busy = sync_link.tick(engine.ipvs_mut(), now);
         if engine.poll_timeout().is_some_and(|t| t <= now) {
             engine.handle_timeout(now);
         }
@@ -518,6 +551,7 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         error!("the control thread panicked");
     }
     let _ = std::fs::remove_file(&opts.socket);
+    sync_link.shutdown();
     info!("lvsd: detaching from {}", names.join(", "));
     drop(dp);
     outcome

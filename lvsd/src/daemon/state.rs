@@ -286,6 +286,10 @@ impl State {
             Op::Role => Ok(Reply::Role(RoleView {
                 role: self.director.role(),
             })),
+            // The worker answers it from its sync link (`daemon::sync`).
+            Op::Sync => Err(OpError::NotFound(
+                "connection sync is answered by the worker".to_owned(),
+            )),
             Op::SetRole(role) => {
                 self.command(Command::SetRole(role), engine, steering)
                     .map_err(|e| OpError::Invalid(e.to_string()))?;
