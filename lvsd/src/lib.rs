@@ -27,6 +27,7 @@ pub mod control;
 pub mod daemon;
 pub mod desired;
 pub mod fuzzing;
+pub mod key;
 pub mod lvscf;
 pub mod model;
 pub mod nanny_args;

@@ -54,6 +54,10 @@ pub const GLOBAL: &[(&str, Shape)] = &[
     ("cluster_id", Shape::One),
     ("arp_count", Shape::One),
     ("arp_interval", Shape::One),
+    ("sync_peer", Shape::One),
+    ("sync_port", Shape::One),
+    ("sync_transport", Shape::One),
+    ("sync_group", Shape::One),
 ];
 
 /// `virtual` and `failover` keywords (Piranha parses both with the same code).

@@ -32,7 +32,7 @@ pub use error::{Location, LvsCfError, LvsCfWarning, SectionKind, SectionRef};
 pub use lookup::{Lookup, StaticLookup, SystemLookup};
 pub use model::{
     AddressOnDevice, Config, Global, HealthExtensions, RealServer, ReservationConflictAction,
-    ServiceMode, VirtualService,
+    ServiceMode, SyncTransport, VirtualService,
 };
 
 /// Parses file contents. `file` is the name used in messages (`FILE:LINE: ...`).

@@ -15,6 +15,24 @@ use ipvs_core::types::{ForwardMethod, Protocol, SchedFlag, SchedulerKind};
 
 use super::error::LvsCfWarning;
 
+/// `sync_transport = unicast | multicast` (extension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SyncTransport {
+    /// UDP to the partner (default).
+    Unicast,
+    /// UDP to `sync_group`, as the kernel's sync daemon.
+    Multicast,
+}
+
+impl std::fmt::Display for SyncTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SyncTransport::Unicast => "unicast",
+            SyncTransport::Multicast => "multicast",
+        })
+    }
+}
+
 /// `service = lvs | fos`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ServiceMode {
@@ -141,6 +159,15 @@ pub struct Global {
     pub arp_count: u32,
     /// `arp_interval` (extension), default 1 s: the pause between two of those ARPs.
     pub arp_interval: Duration,
+    /// `sync_peer` (extension): where connection sync datagrams go with unicast. Default
+    /// none: the partner's private address, else its public one.
+    pub sync_peer: Option<Ipv4Addr>,
+    /// `sync_port` (extension) 1..=65535, default 8848 (the kernel's sync port).
+    pub sync_port: u16,
+    /// `sync_transport` (extension), default unicast.
+    pub sync_transport: SyncTransport,
+    /// `sync_group` (extension): the multicast group, default 224.0.0.81 (the kernel's).
+    pub sync_group: Ipv4Addr,
     /// Line of every global keyword present, for messages about them.
     pub lines: BTreeMap<String, usize>,
 }
@@ -183,6 +210,10 @@ impl Default for Global {
             cluster_id: 0,
             arp_count: 5,
             arp_interval: Duration::from_secs(1),
+            sync_peer: None,
+            sync_port: 8848,
+            sync_transport: SyncTransport::Unicast,
+            sync_group: Ipv4Addr::new(224, 0, 0, 81),
             lines: BTreeMap::new(),
         }
     }

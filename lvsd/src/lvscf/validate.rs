@@ -19,7 +19,7 @@ use super::error::{Location, LvsCfError, LvsCfWarning, SectionKind};
 use super::lookup::Lookup;
 use super::model::{
     AddressOnDevice, Config, Global, RealServer, ReservationConflictAction, ServiceMode,
-    VirtualService,
+    SyncTransport, VirtualService,
 };
 use super::raw::{RawFile, RawItem, RawSection, RawStmt};
 use super::value::{self, IntError};
@@ -308,6 +308,31 @@ fn global(
                 g.arp_count = u32::try_from(n).expect("range-checked to 1..=100");
             }
             "arp_interval" => g.arp_interval = ctx.fractional_seconds(s)?,
+            "sync_peer" => g.sync_peer = Some(ctx.host(s)?),
+            "sync_port" => {
+                let n = ctx.int(s, 1, 65535, "a port number 1..=65535")?;
+                g.sync_port = u16::try_from(n).expect("range-checked to 1..=65535");
+            }
+            "sync_transport" => {
+                g.sync_transport = ctx.choice(
+                    s,
+                    &[
+                        ("unicast", SyncTransport::Unicast),
+                        ("multicast", SyncTransport::Multicast),
+                    ],
+                )?;
+            }
+            "sync_group" => {
+                let group = ctx.quad(s)?;
+                if !group.is_multicast() {
+                    return Err(bad_value(
+                        ctx,
+                        s,
+                        "a multicast address (224.0.0.0/4), such as 224.0.0.81",
+                    ));
+                }
+                g.sync_group = group;
+            }
             other => unreachable!("keyword {other:?} is in keywords::GLOBAL but not handled"),
         }
     }
