@@ -127,7 +127,7 @@ fn sync_of(lab: &Lab, d: Role) -> SyncView {
 
 /// Starts both pulses and waits for the steady state: director 0 alone holds the VIP,
 /// requests through it succeed, sync runs on both (director 0 streams, director 1 does not)
-/// and director 1's start-up resync completed.
+/// and both start-up resyncs completed.
 fn start_pair<'l>(lab: &'l Lab, cf: &Path) -> (Proc<'l>, Proc<'l>) {
     let p0 = start_pulse(lab, D0, cf, &[]);
     let p1 = start_pulse(lab, D1, cf, &[]);
@@ -159,12 +159,13 @@ fn start_pair<'l>(lab: &'l Lab, cf: &Path) -> (Proc<'l>, Proc<'l>) {
                 && sync(lab, D1).is_some_and(|v| !v.streaming)
         },
     );
-    wait_for(
-        "director 1's start-up resync completes",
-        lab,
-        TAKEOVER,
-        || sync(lab, D1).is_some_and(|v| v.resync.completed >= 1),
-    );
+    // Both ask at start (director 0's first request may go out before director 1's
+    // socket exists: it is retried a second later).
+    wait_for("both start-up resyncs complete", lab, TAKEOVER, || {
+        [D0, D1]
+            .into_iter()
+            .all(|d| sync(lab, d).is_some_and(|v| v.resync.completed >= 1 && !v.resync.in_progress))
+    });
     (p0, p1)
 }
 
@@ -240,13 +241,26 @@ fn wait_takeover(lab: &Lab) {
     );
 }
 
-/// Waits until director 1 (standby) has imported at least `n` new entries.
-fn wait_synced(lab: &Lab, n: u64) {
+/// Waits until director 1 (standby) has imported at least `n` entries more than `before`
+/// (its `imported.created` then) and has caught up with director 0: director 0's feed is
+/// empty and both tables hold as many entries. (`created` alone may count the start-up
+/// probes' late records, so it is not enough to say the last connections arrived.)
+fn wait_synced(lab: &Lab, before: u64, n: u64) {
     wait_for(
-        &format!("director 1 imports {n} entries"),
+        &format!("director 1 imports {n} entries and catches up"),
         lab,
         TAKEOVER,
-        || sync(lab, D1).is_some_and(|v| v.imported.created >= n),
+        || {
+            let (Some(s0), Some(v1)) = (sync(lab, D0), sync(lab, D1)) else {
+                return false;
+            };
+            let (Some(t0), Some(t1)) = (status(lab, D0), status(lab, D1)) else {
+                return false;
+            };
+            v1.imported.created >= before + n
+                && s0.feed.queued == 0
+                && t1.connections >= t0.connections
+        },
     );
 }
 
@@ -356,7 +370,7 @@ fn download_across_failover(lab: &Lab, cf: &Cf) {
     let before = sync_of(lab, D1).imported.created;
     let stream = start_stream(lab, STREAM_BYTES);
     // The download's connection reached the standby.
-    wait_synced(lab, before + 1);
+    wait_synced(lab, before, 1);
     kill_director(lab, D0, &p0);
     wait_for("director 1 holds the VIP", lab, TAKEOVER, || holds(lab, D1));
     let report = finish_stream(lab, stream);
@@ -404,7 +418,7 @@ fn thousand_keepalive_connections_survive_the_takeover() {
         let before = sync_of(lab, D1).imported.created;
         let (holder, trigger, r0) = hold(lab, 1000, 1);
         assert_eq!(r0.servers.values().sum::<u64>(), 1000, "{r0:?}");
-        wait_synced(lab, before + 1000);
+        wait_synced(lab, before, 1000);
         let standby = status(lab, D1).expect("director 1 status");
         assert!(
             standby.connections >= 1000,
@@ -538,7 +552,7 @@ fn restarted_primary_resyncs_then_takes_over_with_forceactive() {
         let before = sync_of(lab, D1).imported.created;
         let conns = 200;
         let (holder, trigger, r0) = hold(lab, conns, 3);
-        wait_synced(lab, before + conns);
+        wait_synced(lab, before, conns);
 
         kill_director(lab, D0, &p0);
         drop(p0);
@@ -685,7 +699,7 @@ fn forged_and_replayed_sync_datagrams_are_dropped_and_counted() {
         let before = sync_of(lab, D1).imported.created;
         let conns = 20;
         let (holder, trigger, r0) = hold(lab, conns, 1);
-        wait_synced(lab, before + conns);
+        wait_synced(lab, before, conns);
         let mut real = None;
         wait_for("an update datagram is captured", lab, TAKEOVER, || {
             real = last_update(&heartbeat::captured(&capture));
