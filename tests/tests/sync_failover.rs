@@ -781,3 +781,31 @@ fn forged_and_replayed_sync_datagrams_are_dropped_and_counted() {
         assert_eq!(r1.servers, r0.servers);
     });
 }
+
+/// What the module doc says these tests do not measure, kept as a record: only the active
+/// director's pulse is SIGKILLed and the host stays on the network. Its lvsd exits with it
+/// (`PR_SET_PDEATHSIG`, XDP detached), the VIP stays on `eth0:1` (pulse had no chance to
+/// remove it), and the host's kernel answers the download's next segments with a reset
+/// before the partner's gratuitous ARPs move the client; idle connections survive. Observed
+/// against the first sync shell: 100 idle held connections all answered, the download was
+/// reset after 2.5 MB.
+#[test]
+#[ignore = "known gap outside sync: a pulse SIGKILLed on a live host leaves the VIP to a \
+            kernel without lvsd, which resets active flows until the partner's ARPs land"]
+fn download_survives_a_pulse_only_death() {
+    if !privileged("sync_download_survives_a_pulse_only_death") {
+        return;
+    }
+    nat_lab(2).run(|lab| {
+        let _http = start_servers(lab);
+        let cf = Cf::new("nat").virtual_(Virtual::http(lab, "rr").servers(lab, &[1, 1]));
+        let path = pair_cf(lab, &cf);
+        let (p0, _p1) = start_pair(lab, &path);
+        let before = sync_of(lab, D1).imported.created;
+        let stream = start_stream(lab, STREAM_BYTES);
+        wait_synced(lab, before, 1);
+        p0.signal("KILL").expect("SIGKILL pulse");
+        wait_for("director 1 holds the VIP", lab, TAKEOVER, || holds(lab, D1));
+        finish_stream(lab, stream);
+    });
+}
