@@ -8,6 +8,8 @@
 //!   See `tests/README.md` for the topology and the address plan.
 //! - [`lvsd`]: an `lvs.cf` builder for the lab's address plan, and starting the real `lvsd` on
 //!   director 0 until it forwards.
+//! - [`pair`]: a director pair running the real `pulse` (and its `lvsd`): the lvs.cf lines,
+//!   starting pulse, who holds the VIP, each lvsd's sync and status views.
 //! - [`tools`]: argument parsing, HTTP framing and the tally format shared by the lab tools
 //!   (`src/bin/lab-http.rs`, `lab-client`, `lab-udp`, `lab-decap`) and by the tests that read
 //!   their output.
@@ -19,6 +21,7 @@
 pub mod heartbeat;
 pub mod lab;
 pub mod lvsd;
+pub mod pair;
 pub mod tools;
 
 use std::path::PathBuf;

@@ -2,6 +2,8 @@
 //! (`tests/tests/pulse_ha.rs`). It sends datagrams with a forged source and captures real
 //! heartbeats; it knows nothing of their format (the tests build and read frames with
 //! `tests::heartbeat`, which uses pulse's wire module).
+//! It serves `sync_failover.rs` the same way for lvsd's connection-sync datagrams (UDP port
+//! 8848): any UDP payload, any ports.
 //!
 //! ```text
 //! lab-heartbeat send --from IP:PORT --to IP:PORT --hex PAYLOAD [--hex PAYLOAD ...]

@@ -1,6 +1,8 @@
 //! Code shared by the lab tools (`src/bin/lab-*.rs`) and by the tests that read their output.
 //!
 //! - [`args`]: a tiny `--flag value` parser (the tools need nothing beyond std and libc).
+//! - [`conns`]: the reports of `lab-conns` (held connections, a long download) and their
+//!   parsers.
 //! - [`http`]: HTTP/1.1 framing for `lab-http` and `lab-client`.
 //! - [`ipip`]: IPv4/UDP packet building and IP-in-IP parsing for `lab-decap`.
 //! - [`tally`]: the line format in which `lab-client` and `lab-udp` report which server
@@ -9,6 +11,7 @@
 //!   started can outlive a test for long.
 
 pub mod args;
+pub mod conns;
 pub mod http;
 pub mod ipip;
 pub mod tally;

@@ -32,12 +32,12 @@ pub struct Tally {
     pub errors: Vec<String>,
 }
 
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 /// The string or number value of `"key":` in a one-line JSON object.
-fn field(line: &str, key: &str) -> Option<String> {
+pub(crate) fn field(line: &str, key: &str) -> Option<String> {
     let pat = format!("\"{key}\":");
     let rest = &line[line.find(&pat)? + pat.len()..];
     if let Some(s) = rest.strip_prefix('"') {
