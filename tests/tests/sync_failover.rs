@@ -17,13 +17,13 @@
 //!   unchanged by them, and after a takeover the connections still answer from their real
 //!   servers.
 //!
-//! **How the active director dies.** Its cables are pulled (both segments), then its pulse is
-//! SIGKILLed (its lvsd, tied to pulse by `PR_SET_PDEATHSIG`, must exit: checked), then every
-//! process left in its namespace. This is a director that crashes as a machine: a director
-//! whose pulse alone dies while the host stays on the network keeps the VIP configured (pulse
-//! had no chance to remove it) with no lvsd to steer it, so its kernel answers the clients'
-//! next segments with a reset before the partner's gratuitous ARPs arrive; no sync can save
-//! those connections, and that is not what these tests measure.
+//! **How the active director dies.** As the issue names it: its daemons are SIGKILLed
+//! (pulse and its lvsd at once; nothing cleans up) while the host stays on the network with
+//! the VIP still on `eth0:1`. Until the partner's gratuitous ARPs move the clients, their
+//! segments reach that host's kernel; lvsd's kernel-side guard (an nftables table that
+//! outlives it, `lvsd/src/daemon/guard.rs`) makes the kernel drop them instead of resetting
+//! the connections. The downloads also run against a director that dies as a machine
+//! (cables pulled, then every process in its namespace killed).
 //!
 //! Every wait is bounded; the lab tears itself down. The tests skip (and pass) when not
 //! root.
@@ -203,9 +203,28 @@ fn alive(pid: u32) -> bool {
     })
 }
 
-/// The active director `d` dies as a machine (module doc): cables out, pulse SIGKILLed (its
-/// lvsd must follow, `PR_SET_PDEATHSIG`), then whatever is left in its namespace.
+/// The active director `d`'s daemons die (module doc): pulse and its lvsd SIGKILLed at
+/// once; the host keeps its addresses and cables.
 fn kill_director(lab: &Lab, d: Role, pulse: &Proc<'_>) {
+    let lvsd = lvsd_of(pulse);
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(lvsd).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).expect("SIGKILL lvsd");
+    pulse.signal("KILL").expect("SIGKILL pulse");
+    wait_for(
+        "the killed lvsd exits",
+        lab,
+        Duration::from_secs(10),
+        || !alive(lvsd),
+    );
+    assert!(
+        holds(lab, d),
+        "the killed director keeps the VIP (nothing cleaned up)"
+    );
+}
+
+/// The active director `d` dies as a machine: cables out, pulse SIGKILLed (its lvsd must
+/// follow, `PR_SET_PDEATHSIG`), then whatever is left in its namespace.
+fn crash_director(lab: &Lab, d: Role, pulse: &Proc<'_>) {
     let lvsd = lvsd_of(pulse);
     lab.unplug(d, Segment::Public).expect("unplug public");
     lab.unplug(d, Segment::Private).expect("unplug private");
@@ -363,7 +382,16 @@ fn finish_stream(lab: &Lab, mut p: Proc<'_>) -> Stream {
 /// 24 MiB at 2 MiB/s: about 12 s, the director dies after about 2 s.
 const STREAM_BYTES: u64 = 24 << 20;
 
-fn download_across_failover(lab: &Lab, cf: &Cf) {
+/// How the active director dies in a download test.
+#[derive(Clone, Copy)]
+enum Death {
+    /// [`kill_director`]: its daemons, SIGKILL.
+    Daemons,
+    /// [`crash_director`]: the whole machine.
+    Machine,
+}
+
+fn download_across_failover(lab: &Lab, cf: &Cf, death: Death) {
     let _http = start_servers(lab);
     let path = pair_cf(lab, cf);
     let (p0, _p1) = start_pair(lab, &path);
@@ -371,7 +399,10 @@ fn download_across_failover(lab: &Lab, cf: &Cf) {
     let stream = start_stream(lab, STREAM_BYTES);
     // The download's connection reached the standby.
     wait_synced(lab, before, 1);
-    kill_director(lab, D0, &p0);
+    match death {
+        Death::Daemons => kill_director(lab, D0, &p0),
+        Death::Machine => crash_director(lab, D0, &p0),
+    }
     wait_for("director 1 holds the VIP", lab, TAKEOVER, || holds(lab, D1));
     let report = finish_stream(lab, stream);
     assert_eq!(report.bytes, STREAM_BYTES);
@@ -381,26 +412,44 @@ fn download_across_failover(lab: &Lab, cf: &Cf) {
     );
 }
 
-#[test]
-fn nat_download_survives_the_active_directors_death() {
-    if !privileged("sync_nat_download_survives_the_active_directors_death") {
-        return;
-    }
-    nat_lab(2).run(|lab| {
-        let cf = Cf::new("nat").virtual_(Virtual::http(lab, "rr").servers(lab, &[1, 1]));
-        download_across_failover(lab, &cf);
-    });
+fn nat_http(lab: &Lab) -> Cf {
+    Cf::new("nat").virtual_(Virtual::http(lab, "rr").servers(lab, &[1, 1]))
+}
+
+fn dr_http(lab: &Lab) -> Cf {
+    Cf::new("direct").virtual_(Virtual::http(lab, "rr").servers(lab, &[1, 1]))
 }
 
 #[test]
-fn dr_download_survives_the_active_directors_death() {
-    if !privileged("sync_dr_download_survives_the_active_directors_death") {
+fn nat_download_survives_sigkill_of_the_active_directors_daemons() {
+    if !privileged("sync_nat_download_daemons") {
         return;
     }
-    dr_lab(2).run(|lab| {
-        let cf = Cf::new("direct").virtual_(Virtual::http(lab, "rr").servers(lab, &[1, 1]));
-        download_across_failover(lab, &cf);
-    });
+    nat_lab(2).run(|lab| download_across_failover(lab, &nat_http(lab), Death::Daemons));
+}
+
+#[test]
+fn dr_download_survives_sigkill_of_the_active_directors_daemons() {
+    if !privileged("sync_dr_download_daemons") {
+        return;
+    }
+    dr_lab(2).run(|lab| download_across_failover(lab, &dr_http(lab), Death::Daemons));
+}
+
+#[test]
+fn nat_download_survives_the_active_directors_crash() {
+    if !privileged("sync_nat_download_crash") {
+        return;
+    }
+    nat_lab(2).run(|lab| download_across_failover(lab, &nat_http(lab), Death::Machine));
+}
+
+#[test]
+fn dr_download_survives_the_active_directors_crash() {
+    if !privileged("sync_dr_download_crash") {
+        return;
+    }
+    dr_lab(2).run(|lab| download_across_failover(lab, &dr_http(lab), Death::Machine));
 }
 
 // ----- held connections -----
@@ -779,33 +828,5 @@ fn forged_and_replayed_sync_datagrams_are_dropped_and_counted() {
         let r1 = round(lab, &holder, &trigger, 1);
         assert!(r1.all_answered_unmoved(), "{r1:?}");
         assert_eq!(r1.servers, r0.servers);
-    });
-}
-
-/// What the module doc says these tests do not measure, kept as a record: only the active
-/// director's pulse is SIGKILLed and the host stays on the network. Its lvsd exits with it
-/// (`PR_SET_PDEATHSIG`, XDP detached), the VIP stays on `eth0:1` (pulse had no chance to
-/// remove it), and the host's kernel answers the download's next segments with a reset
-/// before the partner's gratuitous ARPs move the client; idle connections survive. Observed
-/// against the first sync shell: 100 idle held connections all answered, the download was
-/// reset after 2.5 MB.
-#[test]
-#[ignore = "known gap outside sync: a pulse SIGKILLed on a live host leaves the VIP to a \
-            kernel without lvsd, which resets active flows until the partner's ARPs land"]
-fn download_survives_a_pulse_only_death() {
-    if !privileged("sync_download_survives_a_pulse_only_death") {
-        return;
-    }
-    nat_lab(2).run(|lab| {
-        let _http = start_servers(lab);
-        let cf = Cf::new("nat").virtual_(Virtual::http(lab, "rr").servers(lab, &[1, 1]));
-        let path = pair_cf(lab, &cf);
-        let (p0, _p1) = start_pair(lab, &path);
-        let before = sync_of(lab, D1).imported.created;
-        let stream = start_stream(lab, STREAM_BYTES);
-        wait_synced(lab, before, 1);
-        p0.signal("KILL").expect("SIGKILL pulse");
-        wait_for("director 1 holds the VIP", lab, TAKEOVER, || holds(lab, D1));
-        finish_stream(lab, stream);
     });
 }

@@ -26,6 +26,7 @@
 //!
 //! lvsd never forks: run it under systemd (`systemd/lvsd.service`) or pulse.
 
+mod guard;
 mod host;
 mod neigh;
 mod report;
@@ -394,6 +395,8 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         }
     }
     state.sync(&mut engine, Some(&steering));
+    let mut guard = guard::Guard::start();
+    guard.want(guard_set(&state));
 
     // Connection sync: started once the services are programmed, so that the partner's
     // records (the bulk resync the thread asks for at once) find them.
@@ -462,7 +465,10 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
 
     let mut outcome = Ok(());
     while !stop.load(Ordering::Relaxed) {
+        // A reload or a command may change the services the guard covers.
+        let mut changed = false;
         if reload.swap(false, Ordering::Relaxed) {
+            changed = true;
             reload_config(opts, &mut state, &mut engine, &steering);
             if !opts.no_nannies {
                 nanny_tx.send_replace(state.nannies());
@@ -481,12 +487,16 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
                 nannies_running: nannies_running.load(Ordering::Relaxed),
                 api_errors: counters.errors.load(Ordering::Relaxed),
             };
+            changed = true;
             let answer = state.answer(req.op, &mut engine, Some(&steering), &extra);
             let _ = req.reply.send(answer);
         }
         if state.director.role() != role {
             role = state.director.role();
             sync_link.set_role(engine.ipvs_mut(), role);
+        }
+        if changed {
+            guard.want(guard_set(&state));
         }
         if let Ok(Verdict::GiveUp(why)) = verdict_rx.try_recv() {
             outcome = Err(DaemonError::NannyGaveUp(why));
@@ -552,9 +562,20 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
     }
     let _ = std::fs::remove_file(&opts.socket);
     sync_link.shutdown();
+    // Kept while active: the VIPs may still be up (pulse releases them), and the guard is
+    // what keeps this kernel from resetting their connections.
+    guard.shutdown(state.director.role() == Role::Active);
     info!("lvsd: detaching from {}", names.join(", "));
     drop(dp);
     outcome
+}
+
+/// What the kernel-side guard covers: the steering entries of every configured service and
+/// of what the engine holds now (a sorry server, a server added at run time).
+fn guard_set(state: &State) -> BTreeSet<state::Steer> {
+    let mut set = state::steer_set(state.director.configured());
+    set.extend(state::steer_set(state.actual()));
+    set
 }
 
 fn want_all(resolver: &mut neigh::Resolver, state: &State) {
