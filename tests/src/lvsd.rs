@@ -235,8 +235,8 @@ pub fn start_with_health<'l>(lab: &'l Lab, cf: &str) -> Result<Proc<'l>, LabErro
     Ok(p)
 }
 
-/// SIGTERM, then checks a clean exit (status 0) and that no XDP program is left on director
-/// 0's interfaces. Returns a description of what went wrong, if anything.
+/// SIGTERM, then checks a clean exit (status 0) and that neither an XDP program nor the
+/// kernel-side guard is left on director 0. Returns a description of what went wrong, if anything.
 pub fn stop_clean(lab: &Lab, lvsd: &mut Proc<'_>) -> Result<(), String> {
     lvsd.signal("TERM").map_err(|e| e.to_string())?;
     let status = lvsd
@@ -251,8 +251,14 @@ pub fn stop_clean(lab: &Lab, lvsd: &mut Proc<'_>) -> Result<(), String> {
     if link.contains("prog/xdp") {
         return Err(format!("XDP left attached: {link}"));
     }
+    if let Ok(table) = lab.run(Role::Director(0), ["nft", "list", "table", "inet", GUARD]) {
+        return Err(format!("the kernel-side guard was left behind: {table}"));
+    }
     Ok(())
 }
+
+/// The nftables table of lvsd's kernel-side guard (`lvsd/src/daemon/guard.rs`).
+pub const GUARD: &str = "lvsd_guard";
 
 /// How long one `lab-client` / `lab-udp send` run of these tests may take in all.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(50);

@@ -7,6 +7,9 @@
 //!   control: an ACK to a closed port of the director's own address is RST as usual).
 //! - Meanwhile the director's kernel still answers ping to the VIP (XDP passes ICMP echo)
 //!   and serves TCP on its own address (an "ssh-like" `lab-http` on port 2222).
+//! - An lvsd SIGKILLed (no clean-up: its XDP programs go with it) leaves its kernel-side
+//!   guard: a stray ACK to VIP:80 is dropped by the director's kernel, not reset; the next
+//!   lvsd replaces the guard and its clean stop removes it.
 //! - A second lvsd on the same interfaces exits 1 with a message naming the interface and
 //!   the XDP program already attached, and the first one keeps forwarding.
 
@@ -15,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use ipvs_core::io::lab::{PacketSocket, enter_netns};
 use tests::lab::{Lab, Mode, Role, privileged};
-use tests::lvsd::{Cf, Virtual, assert_split, http, spawn, start, stop_clean};
+use tests::lvsd::{Cf, GUARD, Virtual, assert_split, http, spawn, start, stop_clean};
 
 const C0: Role = Role::Client(0);
 const CLIENT_PORT: u16 = 40_000;
@@ -143,6 +146,38 @@ fn note(seen: &mut Seen, frame: &[u8], vip: Ipv4Addr, director: Ipv4Addr) {
     }
 }
 
+/// Sends the frames `frames(client, director)` builds from the client to director 0, and
+/// notes what comes back to the client for `secs`, from a thread in the client's namespace.
+fn capture(
+    lab: &Lab,
+    secs: Duration,
+    frames: impl FnOnce(Ipv4Addr, Ipv4Addr) -> Vec<Vec<u8>> + Send + 'static,
+) -> std::thread::JoinHandle<std::io::Result<Seen>> {
+    let vip = lab.vip();
+    let client = lab.addr(C0);
+    let director = lab.addr(Role::Director(0));
+    let client_mac = lab.mac(C0, "eth0").expect("client MAC");
+    let director_mac = lab.mac(Role::Director(0), "eth0").expect("director MAC");
+    let ifindex = lab.ifindex(C0, "eth0").expect("client ifindex");
+    let ns = lab.ns(C0).to_owned();
+    std::thread::spawn(move || -> std::io::Result<Seen> {
+        enter_netns(&ns)?;
+        let sock = PacketSocket::bind(ifindex)?;
+        for ip in frames(client, director) {
+            sock.send(&ethernet(director_mac, client_mac, &ip))?;
+        }
+        let mut seen = Seen::default();
+        let mut buf = vec![0u8; 2048];
+        let end = Instant::now() + secs;
+        while let Some(left) = end.checked_duration_since(Instant::now()) {
+            if let Some(n) = sock.recv(&mut buf, left)? {
+                note(&mut seen, &buf[..n], vip, director);
+            }
+        }
+        Ok(seen)
+    })
+}
+
 #[test]
 fn director_stack_never_answers_for_the_service() {
     if !privileged("director_stack_never_answers_for_the_service") {
@@ -176,31 +211,16 @@ fn director_stack_never_answers_for_the_service() {
         // The capture (and the crafted frames) run in a thread inside the client's
         // namespace, for a bounded time.
         let vip = lab.vip();
-        let client = lab.addr(C0);
-        let client_mac = lab.mac(C0, "eth0").expect("client MAC");
-        let director_mac = lab.mac(Role::Director(0), "eth0").expect("director MAC");
-        let ifindex = lab.ifindex(C0, "eth0").expect("client ifindex");
-        let ns = lab.ns(C0).to_owned();
-        let capture = std::thread::spawn(move || -> std::io::Result<Seen> {
-            enter_netns(&ns)?;
-            let sock = PacketSocket::bind(ifindex)?;
-            let send = |ip: Vec<u8>| sock.send(&ethernet(director_mac, client_mac, &ip));
-            // A stray ACK to the service (no connection): kernel IPVS would hand it to
-            // the stack, which RSTs it; lvsd's engine must not let the kernel see it.
-            send(tcp(client, vip, CLIENT_PORT, 80, ACK))?;
-            // The control: the same ACK to a closed port of the director's own address.
-            send(tcp(client, director, CLIENT_PORT, CLOSED_PORT, ACK))?;
-            // Ping the VIP.
-            send(echo_request(client, vip))?;
-            let mut seen = Seen::default();
-            let mut buf = vec![0u8; 2048];
-            let end = Instant::now() + Duration::from_secs(4);
-            while let Some(left) = end.checked_duration_since(Instant::now()) {
-                if let Some(n) = sock.recv(&mut buf, left)? {
-                    note(&mut seen, &buf[..n], vip, director);
-                }
-            }
-            Ok(seen)
+        let capture = capture(lab, Duration::from_secs(4), move |client, director| {
+            vec![
+                // A stray ACK to the service (no connection): kernel IPVS would hand it to
+                // the stack, which RSTs it; lvsd's engine must not let the kernel see it.
+                tcp(client, vip, CLIENT_PORT, 80, ACK),
+                // The control: the same ACK to a closed port of the director's own address.
+                tcp(client, director, CLIENT_PORT, CLOSED_PORT, ACK),
+                // Ping the VIP.
+                echo_request(client, vip),
+            ]
         });
 
         // SYNs to the service (the client's kernel makes them): refused by ICMP, never
@@ -275,5 +295,59 @@ fn a_second_lvsd_is_refused_and_the_first_keeps_forwarding() {
         let t = http(lab, C0, &["--to", &vip, "--requests", "10"]).expect("lab-client");
         assert_split(&t, &[5, 5]);
         stop_clean(lab, &mut first).expect("clean exit, XDP detached");
+    });
+}
+
+#[test]
+fn a_killed_lvsd_leaves_the_kernel_dropping_not_resetting() {
+    if !privileged("a_killed_lvsd_leaves_the_kernel_dropping") {
+        return;
+    }
+    Lab::builder().real_servers(Mode::Nat, 2).run(|lab| {
+        let _http = lab.start_http(80).expect("http servers");
+        let cf = Cf::new("nat")
+            .virtual_(Virtual::http(lab, "rr").servers(lab, &[1, 1]))
+            .render(lab);
+        let d0 = Role::Director(0);
+        let lvsd = start(lab, &cf).expect("lvsd forwards");
+        let guard = ["nft", "list", "table", "inet", GUARD];
+        let table = lab.run(d0, guard).expect("the guard is installed");
+        assert!(
+            table.contains(&format!("{} . tcp . 80", lab.vip())),
+            "{table}"
+        );
+
+        // No clean-up at all: the bpf_link goes with the process, the guard stays.
+        lvsd.signal("KILL").expect("SIGKILL lvsd");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while lab
+            .ip(d0, ["-d", "link", "show"])
+            .is_ok_and(|l| l.contains("prog/xdp"))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "XDP still attached after SIGKILL"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let vip = lab.vip();
+        let seen = capture(lab, Duration::from_secs(2), move |client, director| {
+            vec![
+                tcp(client, vip, CLIENT_PORT, 80, ACK),
+                tcp(client, director, CLIENT_PORT, CLOSED_PORT, ACK),
+            ]
+        })
+        .join()
+        .expect("capture thread")
+        .expect("capture in the client namespace");
+        assert_eq!(seen.rst_from_director, 1, "the control RST: {seen:?}");
+        assert_eq!(seen.rst_from_vip, 0, "the kernel dropped the ACK: {seen:?}");
+
+        // The next lvsd replaces the table, and its clean stop removes it.
+        let mut next = start(lab, &cf).expect("lvsd starts again");
+        let t =
+            http(lab, C0, &["--to", &format!("{vip}:80"), "--requests", "4"]).expect("lab-client");
+        assert_split(&t, &[2, 2]);
+        stop_clean(lab, &mut next).expect("clean exit: XDP detached, guard removed");
     });
 }

@@ -22,8 +22,8 @@
 //!
 //! Loopback traffic is left alone. The sets list every configured service whatever the
 //! role: a standby does not hold the VIPs, so no such packet reaches it. A clean exit
-//! removes the table unless this director is active (its VIPs may still be up: pulse
-//! releases them); the next lvsd replaces it. When `nft` is missing or refuses the table,
+//! removes the table (pulse releases the VIPs and makes lvsd standby before it stops it);
+//! after a death, the next lvsd replaces it. When `nft` is missing or refuses the table,
 //! lvsd says so once at error level and forwards as before, without the guard.
 
 use std::collections::BTreeSet;

@@ -562,9 +562,9 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
     }
     let _ = std::fs::remove_file(&opts.socket);
     sync_link.shutdown();
-    // Kept while active: the VIPs may still be up (pulse releases them), and the guard is
-    // what keeps this kernel from resetting their connections.
-    guard.shutdown(state.director.role() == Role::Active);
+    // A clean exit leaves nothing behind (pulse has released the VIPs and made lvsd standby
+    // before it stops it); only a death without this line leaves the guard in place.
+    guard.shutdown(false);
     info!("lvsd: detaching from {}", names.join(", "));
     drop(dp);
     outcome
