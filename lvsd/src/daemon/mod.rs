@@ -673,6 +673,7 @@ fn reload_config(
     if let Err(e) = set_timeouts(engine.ipvs_mut(), &cfg) {
         error!("reload: timeouts not changed: {e}");
     }
+    let sync_changed = sync::changed_keywords(&state.director.config().global, &cfg.global);
     let before = state.actual().clone();
     if let Err(e) = state.command(Command::Reload(Box::new(cfg)), engine, Some(steering)) {
         error!("reload refused: {e}");
@@ -680,6 +681,14 @@ fn reload_config(
     }
     let changes = crate::program::diff(&before, state.actual());
     info!(changes = changes.len(), "reloaded {file}");
+    if !sync_changed.is_empty() {
+        warn!(
+            keywords = %sync_changed.join(","),
+            "reload: connection sync keeps its settings from lvsd's start; the change to {} \
+             takes effect when lvsd (pulse) restarts",
+            sync_changed.join(", ")
+        );
+    }
 }
 
 /// A secret seed for the connection hash and the random schedulers.

@@ -38,7 +38,7 @@ use crate::control::api::{
     Role, SyncFeedView, SyncImportedView, SyncReceivedView, SyncSentView, SyncView,
 };
 use crate::lvscf::{Global, SyncTransport};
-pub use settings::{HostView, SyncOff, SyncSettings, resolve};
+pub use settings::{HostView, SyncOff, SyncSettings, changed_keywords, resolve};
 use thread::{FromSync, ToSync, WorkerEnd};
 
 /// Messages the worker may queue for the sync thread.

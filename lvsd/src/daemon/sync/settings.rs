@@ -79,6 +79,33 @@ pub enum SyncOff {
     NoInterfaceAddress(String),
 }
 
+/// The lvs.cf keywords connection sync is started with whose value differs between `old`
+/// and `new`. The sync thread reads them once at start: a reload cannot change them.
+pub fn changed_keywords(old: &Global, new: &Global) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let mut check = |name, differs: bool| {
+        if differs {
+            out.push(name);
+        }
+    };
+    check("syncdaemon", old.syncdaemon != new.syncdaemon);
+    check("syncd_iface", old.syncd_iface != new.syncd_iface);
+    check("syncd_id", old.syncd_id != new.syncd_id);
+    check("heartbeat_key", old.heartbeat_key != new.heartbeat_key);
+    check("sync_peer", old.sync_peer != new.sync_peer);
+    check("sync_port", old.sync_port != new.sync_port);
+    check("sync_transport", old.sync_transport != new.sync_transport);
+    check("sync_group", old.sync_group != new.sync_group);
+    check("primary", old.primary != new.primary);
+    check(
+        "primary_private",
+        old.primary_private != new.primary_private,
+    );
+    check("backup", old.backup != new.backup);
+    check("backup_private", old.backup_private != new.backup_private);
+    out
+}
+
 /// The host facts the settings depend on.
 #[derive(Debug, Clone, Default)]
 pub struct HostView {
@@ -222,6 +249,14 @@ mod tests {
         let s = resolve(&global(""), &host(&[B]), key).expect("on");
         assert_eq!(s.bind, SocketAddrV4::new(B, 8848));
         assert_eq!(s.dest, SocketAddrV4::new(P, 8848));
+    }
+
+    #[test]
+    fn a_reload_names_the_sync_keywords_it_cannot_apply() {
+        let old = global("");
+        assert!(changed_keywords(&old, &global("")).is_empty());
+        let new = global("sync_port = 9000\nsyncd_id = 3\nkeepalive = 1\n");
+        assert_eq!(changed_keywords(&old, &new), vec!["syncd_id", "sync_port"]);
     }
 
     #[test]
