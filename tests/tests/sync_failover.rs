@@ -15,7 +15,8 @@
 //!   with a wrong key, replayed real ones) and a real one from the client's own address are
 //!   dropped and counted (`bad_mac`, `replayed`, `wrong_source`); the standby's table is
 //!   unchanged by them, and after a takeover the connections still answer from their real
-//!   servers.
+//!   servers. A flood of 5000 forged datagrams at the active director is counted to the
+//!   last while 200 requests through it all succeed.
 //!
 //! **How the active director dies.** As the issue names it: its daemons are SIGKILLed
 //! (pulse and its lvsd at once; nothing cleans up) while the host stays on the network with
@@ -820,6 +821,41 @@ fn forged_and_replayed_sync_datagrams_are_dropped_and_counted() {
             table <= base_table,
             "the standby's table grew from {base_table} to {table}"
         );
+
+        // (d) A flood at the active director, with the backup's address forged, while
+        // clients make requests through it: every datagram is refused on the sync thread
+        // and counted, and forwarding goes on.
+        let flood: u16 = 5000;
+        let base0 = sync_of(lab, D0).received;
+        let tally = std::thread::scope(|sc| {
+            let flooding = sc.spawn(|| {
+                heartbeat::send_spoofed(
+                    lab,
+                    C0,
+                    backup,
+                    primary,
+                    &[forged(&real, other)],
+                    flood,
+                    Duration::ZERO,
+                )
+            });
+            let t = requests(lab, C0, 200);
+            flooding
+                .join()
+                .expect("flood thread")
+                .expect("lab-heartbeat send");
+            t
+        });
+        assert_eq!((tally.ok, tally.failed), (200, 0), "{tally:?}");
+        wait_for(
+            "the active director counts the flood",
+            lab,
+            TAKEOVER,
+            || sync_of(lab, D0).received.bad_mac >= base0.bad_mac + u64::from(flood),
+        );
+        let r0d = sync_of(lab, D0).received;
+        eprintln!("active after the flood: {r0d:?}");
+        assert_eq!(r0d.bad_mac, base0.bad_mac + u64::from(flood), "{r0d:?}");
 
         // And the table is still right: after a takeover the held connections answer
         // from their real servers (the forged "move to another server" was not taken).
