@@ -62,6 +62,10 @@ pub struct DesiredDest {
     pub method: ForwardMethod,
     /// Weight.
     pub weight: u32,
+    /// Upper connection threshold (`-x`; 0 = none). lvs.cf has no keyword: set at run time.
+    pub upper: u32,
+    /// Lower connection threshold (`-y`; 0 = none).
+    pub lower: u32,
     /// The `server` section name.
     pub name: String,
     /// Line of the `server` section.
@@ -135,6 +139,8 @@ pub fn desired_table(file: &str, cfg: &Config) -> DesiredTable {
                 port,
                 method,
                 weight: rs.weight,
+                upper: 0,
+                lower: 0,
                 name: rs.name.clone(),
                 line: rs.line,
             });

@@ -82,6 +82,91 @@ pub enum Change {
     },
 }
 
+/// ipvsadm's words for a change (`-A -t 198.18.0.10:80 -s wlc`, `-e -t … -r … -m -w 3`),
+/// one log line each on reload.
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let svc = |k: &ServiceKey| match *k {
+            ServiceKey::Inet {
+                protocol,
+                addr,
+                port,
+            } => {
+                let p = match protocol {
+                    ipvs_core::types::Protocol::Tcp => "-t",
+                    ipvs_core::types::Protocol::Udp => "-u",
+                };
+                format!("{p} {addr}:{port}")
+            }
+            ServiceKey::Fwmark(m) => format!("-f {m}"),
+        };
+        let service = |f: &mut std::fmt::Formatter<'_>,
+                       verb: &str,
+                       key: &ServiceKey,
+                       scheduler: &SchedulerKind,
+                       flags: &[SchedFlag],
+                       persistence: &Option<Persistence>| {
+            write!(f, "{verb} {} -s {}", svc(key), scheduler.name())?;
+            if !flags.is_empty() {
+                let names: Vec<&str> = flags.iter().map(|x| x.name()).collect();
+                write!(f, " -b {}", names.join(","))?;
+            }
+            if let Some(p) = persistence {
+                write!(f, " -p {}", p.timeout.as_secs())?;
+                if p.netmask != Persistence::DEFAULT_NETMASK {
+                    write!(f, " -M {}", p.netmask)?;
+                }
+            }
+            Ok(())
+        };
+        let dest =
+            |f: &mut std::fmt::Formatter<'_>, verb: &str, key: &ServiceKey, d: &DestConfig| {
+                let m = match d.method {
+                    ipvs_core::types::ForwardMethod::Masq => "-m",
+                    ipvs_core::types::ForwardMethod::Route => "-g",
+                    ipvs_core::types::ForwardMethod::Tunnel => "-i",
+                };
+                write!(
+                    f,
+                    "{verb} {} -r {}:{} {m} -w {}",
+                    svc(key),
+                    d.addr,
+                    d.port,
+                    d.weight
+                )?;
+                if d.u_threshold > 0 {
+                    write!(f, " -x {}", d.u_threshold)?;
+                }
+                if d.l_threshold > 0 {
+                    write!(f, " -y {}", d.l_threshold)?;
+                }
+                Ok(())
+            };
+        match self {
+            Change::AddService {
+                key,
+                scheduler,
+                flags,
+                persistence,
+            } => service(f, "-A", key, scheduler, flags, persistence),
+            Change::EditService {
+                key,
+                scheduler,
+                flags,
+                persistence,
+            } => service(f, "-E", key, scheduler, flags, persistence),
+            Change::RemoveService { key } => write!(f, "-D {}", svc(key)),
+            Change::AddDest { service, dest: d } => dest(f, "-a", service, d),
+            Change::EditDest { service, dest: d } => dest(f, "-e", service, d),
+            Change::RemoveDest {
+                service,
+                addr,
+                port,
+            } => write!(f, "-d {} -r {addr}:{port}", svc(service)),
+        }
+    }
+}
+
 /// Why a change could not be applied.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot apply {change:?}: {source}")]
@@ -105,6 +190,8 @@ pub fn persistence_of(s: &DesiredService) -> Option<Persistence> {
 pub fn dest_config(d: &DesiredDest) -> DestConfig {
     DestConfig {
         weight: d.weight,
+        u_threshold: d.upper,
+        l_threshold: d.lower,
         ..DestConfig::new(d.addr, d.port, d.method)
     }
 }
@@ -192,12 +279,10 @@ fn diff_dests(
                 service,
                 dest: dest_config(d),
             }),
-            Some(o) if o.weight != d.weight || o.method != d.method => {
-                edits.push(Change::EditDest {
-                    service,
-                    dest: dest_config(d),
-                })
-            }
+            Some(o) if dest_config(&o) != dest_config(d) => edits.push(Change::EditDest {
+                service,
+                dest: dest_config(d),
+            }),
             Some(_) => {}
         }
     }
@@ -247,6 +332,8 @@ pub fn engine_table(ipvs: &Ipvs, like: &DesiredTable) -> DesiredTable {
                             port: d.port(),
                             method: d.method(),
                             weight: d.weight(),
+                            upper: d.u_threshold(),
+                            lower: d.l_threshold(),
                             name: named.map(|x| x.name.clone()).unwrap_or_default(),
                             line: named.map_or(0, |x| x.line),
                         }

@@ -291,6 +291,12 @@ impl Engine {
         self.traffic.service(key)
     }
 
+    /// `ipvsadm -Z`: zeroes the traffic counters of `service` and its destinations, or of
+    /// every service when `None`.
+    pub fn zero_stats(&mut self, service: Option<&ServiceKey>) {
+        self.traffic.zero(service);
+    }
+
     // ----- neighbours -----
 
     /// Records the MAC of `ip` on interface `ifindex` (from the kernel's neighbour table).

@@ -59,6 +59,17 @@ impl Traffic {
         t
     }
 
+    /// `ipvsadm -Z`: the counters of `service` (every service when `None`) back to zero.
+    pub(crate) fn zero(&mut self, service: Option<&ServiceKey>) {
+        let hit = |k: &ServiceKey| service.is_none_or(|s| s == k);
+        for (k, s) in self.per_dest.values_mut() {
+            if hit(k) {
+                *s = TrafficStats::default();
+            }
+        }
+        self.retired.retain(|k, _| !hit(k));
+    }
+
     /// Folds the counters of destinations no longer in any service into their service's
     /// retired totals. A destination in the trash keeps its counters: re-added, it is the
     /// same destination with the same statistics, as in the kernel (`ip_vs_trash_get_dest`).

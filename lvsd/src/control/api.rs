@@ -14,10 +14,23 @@
 //! | GET | `/v1/role` | → [`RoleView`] |
 //! | PUT | `/v1/role` | [`RoleView`] → [`RoleView`] |
 //! | GET | `/v1/sync` | → [`SyncView`] |
+//! | POST | `/v1/services` | [`ServiceSpec`] → [`ServiceView`] (`-A`) |
+//! | PUT | `/v1/services/{service}` | [`ServiceSpec`] → [`ServiceView`] (`-E`) |
+//! | DELETE | `/v1/services/{service}` | → `{}` (`-D`) |
+//! | DELETE | `/v1/services` | → `{}` (`-C`) |
+//! | POST | `/v1/services/{service}/servers` | [`ServerSpec`] → [`ServerView`] (`-a`) |
+//! | PUT | `/v1/services/{service}/servers/{rip}:{rport}` | [`ServerSpec`] → [`ServerView`] (`-e`) |
+//! | DELETE | `/v1/services/{service}/servers/{rip}:{rport}` | → `{}` (`-d`) |
+//! | POST | `/v1/zero` | [`ZeroRequest`] → `{}` (`-Z`) |
+//! | GET | `/v1/timeouts` | → [`TimeoutsView`] |
+//! | PUT | `/v1/timeouts` | [`TimeoutsView`] → [`TimeoutsView`] (`--set`) |
+//! | GET | `/v1/connections` | → [`ConnectionsView`] (`-L -c`) |
+//! | POST | `/v1/reload` | → [`ReloadView`] (as SIGHUP; 400 with the file's error) |
 //!
 //! `{service}` is a [`ServiceId`]: `tcp:VIP:PORT`, `udp:VIP:PORT` or `fwmark:MARK`. Errors
-//! answer with a status (400 malformed, 404 unknown, 405 method, 408 request too slow, 413
-//! body too large, 422 a value out of range, 503 shutting down) and an [`ErrorBody`].
+//! answer with a status (400 malformed, 404 unknown, 405 method, 408 request too slow, 409
+//! already exists, 413 body too large, 422 a value out of range, 503 shutting down) and an
+//! [`ErrorBody`].
 //!
 //! Pure data: no I/O, never panics.
 
@@ -153,6 +166,103 @@ pub struct ServerPatch {
 
 /// Largest weight the API accepts (ipvsadm's range).
 pub const MAX_WEIGHT: u32 = 65535;
+
+/// `POST /v1/services` (ipvsadm `-A`) and `PUT /v1/services/{service}` (`-E`): a virtual
+/// service as ipvsadm describes it. A run-time change: the next reload puts lvs.cf's table
+/// back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    /// The service (`tcp:VIP:PORT`, `udp:VIP:PORT`, `fwmark:MARK`).
+    pub id: ServiceId,
+    /// Scheduler name (`rr`, `wlc`, …).
+    pub scheduler: String,
+    /// Scheduler flags (`sh-fallback`, `flag-1`, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+    /// Persistence timeout in seconds (`-p`), none when not persistent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistent: Option<u32>,
+    /// Persistence netmask (`-M`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netmask: Option<Ipv4Addr>,
+}
+
+/// `POST /v1/services/{service}/servers` (ipvsadm `-a`) and `PUT
+/// /v1/services/{service}/servers/{rip}:{rport}` (`-e`): a real server as ipvsadm describes
+/// it. Absent fields: defaults on `-a` (route, weight 1, no thresholds), unchanged on `-e`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSpec {
+    /// `RIP:RPORT` (port 0: the service's port, as ipvsadm).
+    pub address: SocketAddrV4,
+    /// `masq`, `route` or `tunnel`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Weight 0..=65535.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+    /// Upper connection threshold (`-x`), 0 = none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upper: Option<u32>,
+    /// Lower connection threshold (`-y`), 0 = none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lower: Option<u32>,
+}
+
+/// `GET`/`PUT /v1/timeouts` (ipvsadm `--timeout`, `--set`): seconds; 0 in a `PUT` leaves
+/// that timeout unchanged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutsView {
+    /// Established TCP.
+    pub tcp: u32,
+    /// TCP after a FIN.
+    pub tcpfin: u32,
+    /// UDP.
+    pub udp: u32,
+}
+
+/// `POST /v1/zero` (ipvsadm `-Z`): one service's counters, or every one's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZeroRequest {
+    /// The service; none for all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceId>,
+}
+
+/// One entry of `GET /v1/connections` (ipvsadm `-L -c`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnView {
+    /// `tcp` or `udp`.
+    pub proto: String,
+    /// Client address.
+    pub client: SocketAddrV4,
+    /// Virtual address.
+    #[serde(rename = "virtual")]
+    pub vaddr: SocketAddrV4,
+    /// Real server.
+    pub server: SocketAddrV4,
+    /// State as ipvsadm prints it (`ESTABLISHED`, `FIN_WAIT`, `UDP`, `NONE` for templates).
+    pub state: String,
+    /// Milliseconds until it expires.
+    pub expires_ms: u64,
+}
+
+/// `GET /v1/connections`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionsView {
+    /// Templates first, then connections.
+    pub connections: Vec<ConnView>,
+}
+
+/// `POST /v1/reload`: what the reload changed, one line per change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadView {
+    /// The changes applied, in the order applied.
+    pub changes: Vec<String>,
+}
 
 /// The director's role in the pair (set by pulse).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -28,8 +28,9 @@ use tokio::sync::{Semaphore, oneshot};
 use tracing::warn;
 
 use super::api::{
-    self, ErrorBody, Role, RoleView, ServerPatch, ServerView, ServiceId, ServiceView, ServicesView,
-    StatusView, SyncView,
+    self, ConnectionsView, ErrorBody, ReloadView, Role, RoleView, ServerPatch, ServerSpec,
+    ServerView, ServiceId, ServiceSpec, ServiceView, ServicesView, StatusView, SyncView,
+    TimeoutsView, ZeroRequest,
 };
 
 /// Longest wait for a request's headers.
@@ -64,6 +65,47 @@ pub enum Op {
     SetRole(Role),
     /// `GET /v1/sync`.
     Sync,
+    /// `POST /v1/services` (`-A`).
+    AddService(ServiceSpec),
+    /// `PUT /v1/services/{id}` (`-E`).
+    EditService(ServiceSpec),
+    /// `DELETE /v1/services/{id}` (`-D`).
+    DeleteService(ServiceId),
+    /// `DELETE /v1/services` (`-C`).
+    Clear,
+    /// `POST /v1/services/{id}/servers` (`-a`).
+    AddServer(ServiceId, ServerSpec),
+    /// `PUT /v1/services/{id}/servers/{addr}` (`-e`).
+    EditServer(ServiceId, ServerSpec),
+    /// `DELETE /v1/services/{id}/servers/{addr}` (`-d`).
+    DeleteServer(ServiceId, SocketAddrV4),
+    /// `POST /v1/zero` (`-Z`).
+    Zero(ZeroRequest),
+    /// `GET /v1/timeouts`.
+    Timeouts,
+    /// `PUT /v1/timeouts` (`--set`).
+    SetTimeouts(TimeoutsView),
+    /// `GET /v1/connections` (`-L -c`).
+    Connections,
+    /// `POST /v1/reload`.
+    Reload,
+}
+
+impl Op {
+    /// Whether the operation may change the services (a run-time verb): the worker then
+    /// brings the guard, the nannies and the neighbour list up to date.
+    pub fn changes_services(&self) -> bool {
+        matches!(
+            self,
+            Op::AddService(_)
+                | Op::EditService(_)
+                | Op::DeleteService(_)
+                | Op::Clear
+                | Op::AddServer(..)
+                | Op::EditServer(..)
+                | Op::DeleteServer(..)
+        )
+    }
 }
 
 /// The worker's answer.
@@ -81,6 +123,14 @@ pub enum Reply {
     Role(RoleView),
     /// Connection sync.
     Sync(Box<SyncView>),
+    /// Done; nothing to show (`{}`).
+    Done,
+    /// The timeouts.
+    Timeouts(TimeoutsView),
+    /// The connection table.
+    Connections(Box<ConnectionsView>),
+    /// What a reload changed.
+    Reload(ReloadView),
 }
 
 /// Why the worker refused.
@@ -92,6 +142,12 @@ pub enum OpError {
     /// A value out of range.
     #[error("{0}")]
     Invalid(String),
+    /// The service or server exists already.
+    #[error("{0}")]
+    Conflict(String),
+    /// A malformed request (a configuration file that does not load).
+    #[error("{0}")]
+    BadRequest(String),
     /// lvsd is shutting down.
     #[error("lvsd is shutting down")]
     ShuttingDown,
@@ -262,16 +318,51 @@ async fn route(req: Request<Incoming>, worker: &WorkerHandle) -> Routed {
             }
             ["role"] => get_only(&method, Op::Role)?,
             ["sync"] => get_only(&method, Op::Sync)?,
-            ["services"] => get_only(&method, Op::Services)?,
-            ["services", id] => get_only(&method, Op::Service(service_id(id)?))?,
+            ["connections"] => get_only(&method, Op::Connections)?,
+            ["timeouts"] if method == Method::PUT => Op::SetTimeouts(read_json(req).await?),
+            ["timeouts"] => get_only(&method, Op::Timeouts)?,
+            ["zero"] => Op::Zero(post_json(&method, req).await?),
+            ["reload"] if method == Method::POST => Op::Reload,
+            ["reload"] => return Err(not_allowed(&method)),
+            ["services"] => match method {
+                Method::GET => Op::Services,
+                Method::POST => Op::AddService(read_json(req).await?),
+                Method::DELETE => Op::Clear,
+                _ => return Err(not_allowed(&method)),
+            },
+            ["services", id] => {
+                let id = service_id(id)?;
+                match method {
+                    Method::GET => Op::Service(id),
+                    Method::PUT => {
+                        let spec: ServiceSpec = read_json(req).await?;
+                        if spec.id != id {
+                            return Err(mismatch(&spec.id.to_string(), &id.to_string()));
+                        }
+                        Op::EditService(spec)
+                    }
+                    Method::DELETE => Op::DeleteService(id),
+                    _ => return Err(not_allowed(&method)),
+                }
+            }
+            ["services", id, "servers"] => {
+                let id = service_id(id)?;
+                Op::AddServer(id, post_json(&method, req).await?)
+            }
             ["services", id, "servers", addr] => {
                 let (id, addr) = (service_id(id)?, server_addr(addr)?);
-                if method == Method::GET {
-                    Op::Server(id, addr)
-                } else if method == Method::PATCH {
-                    Op::Patch(id, addr, read_json::<ServerPatch>(req).await?)
-                } else {
-                    return Err(not_allowed(&method));
+                match method {
+                    Method::GET => Op::Server(id, addr),
+                    Method::PATCH => Op::Patch(id, addr, read_json::<ServerPatch>(req).await?),
+                    Method::PUT => {
+                        let spec: ServerSpec = read_json(req).await?;
+                        if spec.address != addr {
+                            return Err(mismatch(&spec.address.to_string(), &addr.to_string()));
+                        }
+                        Op::EditServer(id, spec)
+                    }
+                    Method::DELETE => Op::DeleteServer(id, addr),
+                    _ => return Err(not_allowed(&method)),
                 }
             }
             _ => return Err(not_found()),
@@ -286,8 +377,14 @@ async fn route(req: Request<Incoming>, worker: &WorkerHandle) -> Routed {
         Ok(Reply::Server(v)) => serde_json::to_vec(&v),
         Ok(Reply::Role(v)) => serde_json::to_vec(&v),
         Ok(Reply::Sync(v)) => serde_json::to_vec(&v),
+        Ok(Reply::Done) => Ok(b"{}".to_vec()),
+        Ok(Reply::Timeouts(v)) => serde_json::to_vec(&v),
+        Ok(Reply::Connections(v)) => serde_json::to_vec(&v),
+        Ok(Reply::Reload(v)) => serde_json::to_vec(&v),
         Err(OpError::NotFound(m)) => return Err((StatusCode::NOT_FOUND, m)),
         Err(OpError::Invalid(m)) => return Err((StatusCode::UNPROCESSABLE_ENTITY, m)),
+        Err(OpError::Conflict(m)) => return Err((StatusCode::CONFLICT, m)),
+        Err(OpError::BadRequest(m)) => return Err((StatusCode::BAD_REQUEST, m)),
         Err(OpError::ShuttingDown) => {
             return Err((
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -306,6 +403,25 @@ fn get_only(method: &Method, op: Op) -> Result<Op, (StatusCode, String)> {
     } else {
         Err(not_allowed(method))
     }
+}
+
+/// The body of a POST.
+async fn post_json<T: serde::de::DeserializeOwned>(
+    method: &Method,
+    req: Request<Incoming>,
+) -> Result<T, (StatusCode, String)> {
+    if *method == Method::POST {
+        read_json(req).await
+    } else {
+        Err(not_allowed(method))
+    }
+}
+
+fn mismatch(body: &str, path: &str) -> (StatusCode, String) {
+    (
+        StatusCode::BAD_REQUEST,
+        format!("the body names {body} but the path {path}"),
+    )
 }
 
 fn not_allowed(method: &Method) -> (StatusCode, String) {

@@ -465,30 +465,37 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
 
     let mut outcome = Ok(());
     while !stop.load(Ordering::Relaxed) {
-        // A reload or a command may change the services the guard covers.
+        // A reload or a run-time change may change the services: the guard, the nannies
+        // and the neighbours to resolve follow.
         let mut changed = false;
         if reload.swap(false, Ordering::Relaxed) {
             changed = true;
-            reload_config(opts, &mut state, &mut engine, &steering);
-            if !opts.no_nannies {
-                nanny_tx.send_replace(state.nannies());
-            }
-            // Real servers added by the reload: resolve them before their first packet.
-            want_all(&mut resolver, &state);
+            let _ = reload_config(opts, &mut state, &mut engine, &steering);
         }
         // Commands from the control thread, between two batches of frames.
         while let Ok(req) = req_rx.try_recv() {
-            if matches!(req.op, server::Op::Sync) {
-                let view = sync_link.view(engine.ipvs());
-                let _ = req.reply.send(Ok(server::Reply::Sync(Box::new(view))));
-                continue;
-            }
-            let extra = StatusExtra {
-                nannies_running: nannies_running.load(Ordering::Relaxed),
-                api_errors: counters.errors.load(Ordering::Relaxed),
+            let answer = match req.op {
+                server::Op::Sync => {
+                    Ok(server::Reply::Sync(Box::new(sync_link.view(engine.ipvs()))))
+                }
+                server::Op::Connections => Ok(server::Reply::Connections(Box::new(
+                    state.connections(&engine, clock()),
+                ))),
+                server::Op::Reload => {
+                    changed = true;
+                    reload_config(opts, &mut state, &mut engine, &steering)
+                        .map(server::Reply::Reload)
+                        .map_err(OpError::BadRequest)
+                }
+                op => {
+                    changed |= op.changes_services();
+                    let extra = StatusExtra {
+                        nannies_running: nannies_running.load(Ordering::Relaxed),
+                        api_errors: counters.errors.load(Ordering::Relaxed),
+                    };
+                    state.answer(op, &mut engine, Some(&steering), &extra)
+                }
             };
-            changed = true;
-            let answer = state.answer(req.op, &mut engine, Some(&steering), &extra);
             let _ = req.reply.send(answer);
         }
         if state.director.role() != role {
@@ -497,6 +504,18 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         }
         if changed {
             guard.want(guard_set(&state));
+            if !opts.no_nannies {
+                let list = state.nannies();
+                nanny_tx.send_if_modified(|now| {
+                    let differs = *now != list;
+                    if differs {
+                        *now = list;
+                    }
+                    differs
+                });
+            }
+            // Real servers added: resolve them before their first packet.
+            want_all(&mut resolver, &state);
         }
         if let Ok(Verdict::GiveUp(why)) = verdict_rx.try_recv() {
             outcome = Err(DaemonError::NannyGaveUp(why));
@@ -660,14 +679,16 @@ fn reload_config(
     state: &mut State,
     engine: &mut Engine,
     steering: &ipvs_core::io::Steering,
-) {
+) -> Result<crate::control::api::ReloadView, String> {
     let file = opts.config.display().to_string();
     info!("rereading configuration file {file}");
     let cfg = match lvscf::load(&opts.config, &SystemLookup::default()) {
         Ok(cfg) => cfg,
         Err(e) => {
             error!("reload refused, the running table is unchanged: {e}");
-            return;
+            return Err(format!(
+                "reload refused, the running table is unchanged: {e}"
+            ));
         }
     };
     if let Err(e) = set_timeouts(engine.ipvs_mut(), &cfg) {
@@ -677,9 +698,15 @@ fn reload_config(
     let before = state.actual().clone();
     if let Err(e) = state.command(Command::Reload(Box::new(cfg)), engine, Some(steering)) {
         error!("reload refused: {e}");
-        return;
+        return Err(format!("reload refused: {e}"));
     }
-    let changes = crate::program::diff(&before, state.actual());
+    let changes: Vec<String> = crate::program::diff(&before, state.actual())
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    for c in &changes {
+        info!(change = %c, "reload: {c}");
+    }
     info!(changes = changes.len(), "reloaded {file}");
     if !sync_changed.is_empty() {
         warn!(
@@ -689,6 +716,7 @@ fn reload_config(
             sync_changed.join(", ")
         );
     }
+    Ok(crate::control::api::ReloadView { changes })
 }
 
 /// A secret seed for the connection hash and the random schedulers.

@@ -19,8 +19,8 @@ use ipvs_core::types::{ForwardMethod, Protocol};
 use tracing::{error, info, warn};
 
 use crate::control::api::{
-    Role, RoleView, ServerState, ServerView, ServiceId, ServiceView, ServicesView, StatsView,
-    StatusView,
+    ConnView, ConnectionsView, Role, RoleView, ServerState, ServerView, ServiceId, ServiceView,
+    ServicesView, StatsView, StatusView, TimeoutsView,
 };
 use crate::control::server::{Op, OpError, Reply};
 use crate::desired::{DesiredService, DesiredTable, ServiceKey};
@@ -212,6 +212,12 @@ impl State {
                     Role::Active => "virtual services are steered to the engine",
                     Role::Standby => "nothing is steered; the table and the nannies stay ready",
                 }),
+                Event::Runtime(what) => info!(change = %what, "run-time change: {what}"),
+                Event::RuntimeUndone(n) => warn!(
+                    runtime_changes = n,
+                    "reload: lvs.cf wins over the {n} run-time change(s) made since it was \
+                     loaded; the changes below put its table back"
+                ),
             }
         }
         self.sync(engine, steering);
@@ -238,6 +244,14 @@ impl State {
             for rs in v.active_servers() {
                 let port = crate::lvscf::validate::effective_port(v, rs, method);
                 let server = SocketAddrV4::new(rs.address, port);
+                // Deleted at run time: nothing to check.
+                if !s
+                    .dests
+                    .iter()
+                    .any(|d| d.addr == rs.address && d.port == port)
+                {
+                    continue;
+                }
                 nannies.insert(
                     (s.key, server),
                     NannySpec {
@@ -286,10 +300,80 @@ impl State {
             Op::Role => Ok(Reply::Role(RoleView {
                 role: self.director.role(),
             })),
-            // The worker answers it from its sync link (`daemon::sync`).
-            Op::Sync => Err(OpError::NotFound(
-                "connection sync is answered by the worker".to_owned(),
-            )),
+            // The worker answers these itself (its sync link, its clock, the file).
+            Op::Sync | Op::Connections | Op::Reload => {
+                Err(OpError::NotFound("answered by the worker loop".to_owned()))
+            }
+            Op::AddService(spec) => {
+                let id = spec.id;
+                if let ServiceKey::Fwmark(_) = id.0 {
+                    return Err(OpError::Invalid(format!(
+                        "{id}: a firewall-mark service needs its address and the mark's rule \
+                         from lvs.cf (no kernel marks reach lvsd); add it there and reload"
+                    )));
+                }
+                self.runtime(Command::AddService(spec), engine, steering)?;
+                self.answer(Op::Service(id), engine, steering, extra)
+            }
+            Op::EditService(spec) => {
+                let id = spec.id;
+                self.runtime(Command::EditService(spec), engine, steering)?;
+                self.answer(Op::Service(id), engine, steering, extra)
+            }
+            Op::DeleteService(id) => {
+                self.runtime(Command::DeleteService(id), engine, steering)?;
+                Ok(Reply::Done)
+            }
+            Op::Clear => {
+                self.runtime(Command::Clear, engine, steering)?;
+                Ok(Reply::Done)
+            }
+            Op::AddServer(id, spec) => {
+                let asked = spec.address;
+                self.runtime(Command::AddServer(id, spec), engine, steering)?;
+                let held = self.held_address(&id, asked);
+                self.answer(Op::Server(id, held), engine, steering, extra)
+            }
+            Op::EditServer(id, spec) => {
+                let asked = spec.address;
+                self.runtime(Command::EditServer(id, spec), engine, steering)?;
+                let held = self.held_address(&id, asked);
+                self.answer(Op::Server(id, held), engine, steering, extra)
+            }
+            Op::DeleteServer(id, addr) => {
+                self.runtime(Command::DeleteServer(id, addr), engine, steering)?;
+                Ok(Reply::Done)
+            }
+            Op::Zero(z) => {
+                if let Some(id) = z.service {
+                    self.find(&id)?;
+                }
+                engine.zero_stats(z.service.as_ref().map(|s| &s.0));
+                info!(service = ?z.service.map(|s| s.to_string()), "counters zeroed");
+                Ok(Reply::Done)
+            }
+            Op::Timeouts => Ok(Reply::Timeouts(timeouts_view(engine))),
+            Op::SetTimeouts(t) => {
+                engine
+                    .ipvs_mut()
+                    .set_timeouts(ipvs_core::conn::TimeoutUpdate {
+                        tcp: t.tcp,
+                        tcpfin: t.tcpfin,
+                        udp: t.udp,
+                    })
+                    .map_err(|e| OpError::Invalid(e.to_string()))?;
+                let now = timeouts_view(engine);
+                info!(
+                    tcp = now.tcp,
+                    tcpfin = now.tcpfin,
+                    udp = now.udp,
+                    "timeouts set (tcp tcpfin udp): {} {} {}",
+                    now.tcp,
+                    now.tcpfin,
+                    now.udp
+                );
+                Ok(Reply::Timeouts(now))
+            }
             Op::SetRole(role) => {
                 self.command(Command::SetRole(role), engine, steering)
                     .map_err(|e| OpError::Invalid(e.to_string()))?;
@@ -339,6 +423,90 @@ impl State {
                 self.answer(Op::Server(id, addr), engine, steering, extra)
             }
         }
+    }
+
+    /// A run-time command: applied, or refused with the API's status for its reason.
+    fn runtime(
+        &mut self,
+        cmd: Command,
+        engine: &mut Engine,
+        steering: Option<&Steering>,
+    ) -> Result<(), OpError> {
+        self.command(cmd, engine, steering).map_err(|e| match e {
+            CommandError::UnknownService(_) | CommandError::UnknownServer { .. } => {
+                OpError::NotFound(e.to_string())
+            }
+            CommandError::ServiceExists(_) | CommandError::ServerExists { .. } => {
+                OpError::Conflict(e.to_string())
+            }
+            _ => OpError::Invalid(e.to_string()),
+        })
+    }
+
+    /// The address service `id` holds for a server asked for as `asked` (port 0 or a
+    /// direct-routing server: the service's port).
+    fn held_address(&self, id: &ServiceId, asked: SocketAddrV4) -> SocketAddrV4 {
+        self.find(id)
+            .ok()
+            .and_then(|s| {
+                let same = |d: &&crate::desired::DesiredDest| d.addr == *asked.ip();
+                let exact = s.dests.iter().find(|d| same(d) && d.port == asked.port());
+                exact
+                    .or_else(|| s.dests.iter().find(same))
+                    .map(|d| SocketAddrV4::new(d.addr, d.port))
+            })
+            .unwrap_or(asked)
+    }
+
+    /// `GET /v1/connections`: templates, then connections, as `ipvsadm -L -c` lists them.
+    pub fn connections(&self, engine: &Engine, now: ipvs_core::time::Instant) -> ConnectionsView {
+        let ipvs = engine.ipvs();
+        let dest = |id| {
+            ipvs.services()
+                .dest(id)
+                .map_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0), |d| {
+                    SocketAddrV4::new(d.addr(), d.port())
+                })
+        };
+        let left = |t: ipvs_core::time::Instant| {
+            u64::try_from(t.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX)
+        };
+        let proto = |p: Protocol| match p {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        };
+        let mut out = Vec::new();
+        for t in ipvs.conns().templates(now) {
+            let (p, vaddr) = match t.key.service {
+                ipvs_core::conn::TemplateService::Port {
+                    proto: p,
+                    vaddr,
+                    vport,
+                } => (proto(p), SocketAddrV4::new(vaddr, vport)),
+                ipvs_core::conn::TemplateService::Fwmark(m) => {
+                    ("ip", SocketAddrV4::new(Ipv4Addr::from(m), 0))
+                }
+            };
+            out.push(ConnView {
+                proto: p.to_owned(),
+                client: SocketAddrV4::new(t.key.client, 0),
+                vaddr,
+                server: dest(t.dest),
+                state: "NONE".to_owned(),
+                expires_ms: left(t.expires),
+            });
+        }
+        for c in ipvs.conns().conns(now) {
+            out.push(ConnView {
+                proto: proto(c.key.proto).to_owned(),
+                client: SocketAddrV4::new(c.key.caddr, c.key.cport),
+                vaddr: SocketAddrV4::new(c.key.vaddr, c.key.vport),
+                server: dest(c.dest),
+                state: c.state.name().to_owned(),
+                expires_ms: left(c.expires),
+            });
+        }
+        ConnectionsView { connections: out }
     }
 
     fn find(&self, id: &ServiceId) -> Result<&DesiredService, OpError> {
@@ -407,6 +575,11 @@ pub struct StatusExtra {
     pub nannies_running: usize,
     /// API requests refused.
     pub api_errors: u64,
+}
+
+fn timeouts_view(engine: &Engine) -> TimeoutsView {
+    let (tcp, tcpfin, udp) = engine.ipvs().conns().timeouts().ipvsadm_triple();
+    TimeoutsView { tcp, tcpfin, udp }
 }
 
 fn stats_view(st: ipvs_core::engine::TrafficStats) -> StatsView {

@@ -1,5 +1,6 @@
 //! The one model of the running director: what lvs.cf asks for, what the health checkers
-//! report, and (later) runtime changes and the HA role. It answers [`Director::desired`],
+//! report, run-time changes (ipvsadm's verbs through lvsadm and the API, [`runtime`]) and
+//! the HA role. It answers [`Director::desired`],
 //! the IPVS table the engine should hold; lvsd's worker diffs that against what the engine
 //! and the steering maps hold and applies the difference (`daemon`).
 //!
@@ -27,7 +28,11 @@ use std::net::SocketAddrV4;
 
 use ipvs_core::service::ServiceKey;
 
-use crate::control::api::{MAX_WEIGHT, Role, ServerPatch, ServerState, ServiceId};
+mod runtime;
+
+use crate::control::api::{
+    MAX_WEIGHT, Role, ServerPatch, ServerSpec, ServerState, ServiceId, ServiceSpec,
+};
 use crate::desired::{DesiredDest, DesiredTable, desired_table};
 use crate::lvscf::Config;
 
@@ -68,6 +73,20 @@ pub enum Command {
     Reload(Box<Config>),
     /// pulse switches the director between active and standby.
     SetRole(Role),
+    /// `-A`: a new virtual service (run time; [`runtime`]).
+    AddService(ServiceSpec),
+    /// `-E`: new scheduler, flags or persistence for a service.
+    EditService(ServiceSpec),
+    /// `-D`.
+    DeleteService(ServiceId),
+    /// `-C`: every service.
+    Clear,
+    /// `-a`.
+    AddServer(ServiceId, ServerSpec),
+    /// `-e`.
+    EditServer(ServiceId, ServerSpec),
+    /// `-d`.
+    DeleteServer(ServiceId, SocketAddrV4),
 }
 
 /// Why a command was refused (the model is unchanged).
@@ -87,6 +106,26 @@ pub enum CommandError {
     /// A weight above ipvsadm's range.
     #[error("weight {0} is out of range (0..=65535)")]
     WeightOutOfRange(u32),
+    /// `-A` for a service that exists.
+    #[error("virtual service {0} already exists")]
+    ServiceExists(ServiceId),
+    /// `-a` for a real server the service has.
+    #[error("virtual service {service} already has real server {server}")]
+    ServerExists {
+        /// The service.
+        service: ServiceId,
+        /// The server.
+        server: SocketAddrV4,
+    },
+    /// A scheduler the engine does not have.
+    #[error("unknown scheduler {0:?}")]
+    UnknownScheduler(String),
+    /// A scheduler flag the scheduler does not take.
+    #[error("scheduler flag {0:?} is not one of the {1} scheduler's")]
+    BadFlag(String, &'static str),
+    /// A forwarding method other than masq, route, tunnel.
+    #[error("unknown forwarding method {0:?} (masq, route or tunnel)")]
+    UnknownMethod(String),
 }
 
 /// Something that changed, for the log (one line each).
@@ -105,6 +144,10 @@ pub enum Event {
     },
     /// The role changed.
     Role(Role),
+    /// A run-time change to the table (lvsadm, the API).
+    Runtime(String),
+    /// A reload put lvs.cf's table back over this many run-time changes.
+    RuntimeUndone(usize),
     /// A real server's run-time weight changed.
     ServerWeight {
         /// Service section name.
@@ -126,6 +169,8 @@ pub struct Director {
     sorry: BTreeMap<ServiceKey, DesiredDest>,
     health: BTreeMap<(ServiceKey, SocketAddrV4), Health>,
     role: Role,
+    /// Run-time changes since the file was loaded.
+    runtime: usize,
 }
 
 impl Director {
@@ -140,6 +185,7 @@ impl Director {
             sorry,
             health: BTreeMap::new(),
             role: Role::Active,
+            runtime: 0,
         }
     }
 
@@ -176,8 +222,20 @@ impl Director {
             } => self.set_server(service, server, patch),
             Command::Reload(config) => {
                 self.reload(*config);
-                Ok(Vec::new())
+                let undone = std::mem::take(&mut self.runtime);
+                Ok(if undone > 0 {
+                    vec![Event::RuntimeUndone(undone)]
+                } else {
+                    Vec::new()
+                })
             }
+            Command::AddService(spec) => self.add_service(spec),
+            Command::EditService(spec) => self.edit_service(spec),
+            Command::DeleteService(id) => self.delete_service(id),
+            Command::Clear => Ok(self.clear()),
+            Command::AddServer(id, spec) => self.add_server(id, spec),
+            Command::EditServer(id, spec) => self.edit_server(id, spec),
+            Command::DeleteServer(id, server) => self.delete_server(id, server),
             Command::SetRole(role) => {
                 let changed = role != self.role;
                 self.role = role;
@@ -347,6 +405,8 @@ fn sorry_table(config: &Config, base: &DesiredTable) -> BTreeMap<ServiceKey, Des
                 port,
                 method: config.global.network,
                 weight: 1,
+                upper: 0,
+                lower: 0,
                 name: String::new(),
                 line: v.lines.get("sorry_server").copied().unwrap_or(v.line),
             },
