@@ -19,7 +19,8 @@
 //! `Ipvs::in_packet`), and closes each `--hold-ms` later (a FIN, then a RST), so that every
 //! connection makes four change-feed records (new, established, closing, closed), as the
 //! cost estimate in `docs/sync.md` assumes. Measured:
-//! - CPU of each side's sync work, as a share of one core over the run: the `lvsd-sync`
+//! - CPU of each side's sync work, as a share of one core, in the steady state (from the
+//!   first closes to the last opens) and over the whole run: the `lvsd-sync`
 //!   thread (from `/proc/self/task/<tid>/schedstat`) and the time the worker spends inside
 //!   `SyncLink::tick` (a clock around each call); on A that is draining the feed and
 //!   handing records over, on B importing. Also the worker threads' whole CPU, which
@@ -29,10 +30,13 @@
 //!   arrived.
 //!
 //! **Resync mode** (`--resync N`): A is filled with N established connections (no sync
-//!   running), A's `SyncLink` is started and set active, then B's is started (the sync
-//!   thread asks the partner for its table at start); measured: from B's
-//!   `SyncLink::start` to B holding all N connections and to the resync counted complete,
-//!   CPU of the four threads meanwhile, and B's table memory.
+//! running), A's `SyncLink` is started and set active, then B's is started (the sync
+//! thread asks the partner for its table at start). Measured: from B's `SyncLink::start`
+//! to B holding all N connections and to the resync counted complete; the CPU of both
+//! sync threads and of both sides' `tick` meanwhile; B's table memory.
+//!
+//! Both modes print the sync counters of both sides and the namespace's UDP receive-buffer
+//! overflows (`/proc/net/snmp`), where lost datagrams show.
 //!
 //! Needs 127.0.0.2 on `lo` (Linux has 127/8 there) and a free UDP `--port` on both
 //! addresses. Run it on an otherwise quiet machine: the figures are wall-clock and CPU.
