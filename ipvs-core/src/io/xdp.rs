@@ -188,9 +188,29 @@ pub struct Datapath {
 pub struct Waker(Arc<OwnedFd>);
 
 impl Waker {
+    /// A waker of its own, not tied to a [`Datapath`]: for a loop that waits on
+    /// [`Waker::as_fd`] with `poll(2)` itself (a benchmark, a test harness) and calls
+    /// [`Waker::drain`] once woken.
+    pub fn new() -> std::io::Result<Waker> {
+        Ok(Waker(Arc::new(net::eventfd()?)))
+    }
+
     /// Makes the current or next [`Datapath::poll`] return without waiting.
     pub fn wake(&self) {
         net::eventfd_signal(self.0.as_fd());
+    }
+
+    /// Forgets the wake-ups so far: the descriptor is not readable until the next
+    /// [`Waker::wake`]. Never blocks. ([`Datapath::poll`] does this itself.)
+    pub fn drain(&self) {
+        net::eventfd_drain(self.0.as_fd());
+    }
+}
+
+/// The eventfd, readable while a wake-up is pending.
+impl AsFd for Waker {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
     }
 }
 
