@@ -81,6 +81,11 @@ pub fn sync(lab: &Lab, director: Role) -> Option<SyncView> {
     client(lab, director).sync().ok()
 }
 
+/// `GET /v1/connections` of `director`'s lvsd; `None` while it does not answer.
+pub fn connections(lab: &Lab, director: Role) -> Option<Vec<lvsd::control::api::ConnView>> {
+    client(lab, director).connections().ok()
+}
+
 /// `GET /v1/status` of `director`'s lvsd; `None` while it does not answer.
 pub fn status(lab: &Lab, director: Role) -> Option<StatusView> {
     client(lab, director).status().ok()

@@ -40,8 +40,8 @@ use tests::heartbeat;
 use tests::lab::{Lab, LabBuilder, Mode, Proc, Role, Segment, privileged};
 use tests::lvsd::{Cf, Virtual};
 use tests::pair::{
-    D0, D1, FAST, TAKEOVER, holds, only, requests_succeed, start_pulse, status, stays, sync,
-    wait_for, with_pair, write_key,
+    D0, D1, FAST, TAKEOVER, connections, holds, only, requests_succeed, start_pulse, status, stays,
+    sync, wait_for, with_pair, write_key,
 };
 use tests::tools::conns::{Round, Stream};
 use tests::tools::tally::Tally;
@@ -557,16 +557,28 @@ fn persistent_clients_stay_on_their_real_server_after_the_takeover() {
             .collect();
         let distinct: std::collections::BTreeSet<_> = before.iter().collect();
         assert_eq!(distinct.len(), 3, "each client its own server: {before:?}");
-        // Templates and connections reached the standby (3 templates at least).
+        // Every client's template reached the standby, naming the same real server.
+        let templates = |d: Role| -> std::collections::BTreeSet<(String, String)> {
+            connections(lab, d)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|c| c.state == "NONE")
+                .map(|c| (c.client.ip().to_string(), c.server.to_string()))
+                .collect()
+        };
+        let on_d0 = templates(D0);
+        assert_eq!(
+            on_d0.len(),
+            3,
+            "a template per client on director 0: {on_d0:?}"
+        );
         wait_for(
-            "director 1 imports the persistence templates",
+            "director 1 holds director 0's persistence templates",
             lab,
             TAKEOVER,
-            || {
-                sync(lab, D1).is_some_and(|v| v.imported.created >= 3 + 9)
-                    && sync(lab, D1).is_some_and(|v| v.imported.not_persistent == 0)
-            },
+            || templates(D1).is_superset(&on_d0),
         );
+        assert_eq!(sync(lab, D1).map(|v| v.imported.not_persistent), Some(0));
 
         kill_director(lab, D0, &p0);
         wait_for("director 1 holds the VIP", lab, TAKEOVER, || holds(lab, D1));

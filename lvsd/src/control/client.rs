@@ -125,6 +125,16 @@ impl Client {
         self.call::<(), _>("GET", &format!("/{}/sync", api::VERSION), None)
     }
 
+    /// `GET /v1/connections`: templates, then connections.
+    pub fn connections(&self) -> Result<Vec<api::ConnView>, ClientError> {
+        self.call::<(), api::ConnectionsView>(
+            "GET",
+            &format!("/{}/connections", api::VERSION),
+            None,
+        )
+        .map(|v| v.connections)
+    }
+
     /// `GET /v1/role`.
     pub fn role(&self) -> Result<Role, ClientError> {
         self.call::<(), RoleView>("GET", &format!("/{}/role", api::VERSION), None)

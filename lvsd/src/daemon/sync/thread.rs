@@ -158,6 +158,10 @@ struct SyncThread {
     /// A message the worker's full channel did not take yet.
     held: Option<FromSync>,
     answer: Option<Answer>,
+    /// The last answer written in full: (session, total). A repeated request for it means
+    /// its end marker was lost; the marker alone goes again (if batches were lost too, the
+    /// partner's count falls short and it asks anew with another session).
+    answered: Option<(u32, u64)>,
     asking: Option<Asking>,
     stats: ThreadStats,
     every: Every,
@@ -205,6 +209,7 @@ pub(super) fn run(sock: UdpSocket, settings: &SyncSettings, boot_id: u64, ch: Ch
         pending_tx: None,
         held: None,
         answer: None,
+        answered: None,
         asking: None,
         stats: ThreadStats::default(),
         every: Every::default(),
@@ -304,6 +309,7 @@ impl SyncThread {
         }
         if let Some(total) = a.last {
             self.sender.end_resync(a.session, total);
+            self.answered = Some((a.session, total));
             self.stats.resync.answered += 1;
             self.stats.resync.answered_entries += total;
             info!(
@@ -405,6 +411,12 @@ impl SyncThread {
             Received::ResyncRequest { session } => {
                 if self.answer.as_ref().is_some_and(|a| a.session == session) {
                     return None; // a retry of the request being answered
+                }
+                if let Some((_, total)) = self.answered.filter(|(s, _)| *s == session) {
+                    info!(session, %from, "connection sync: the partner asks again for an \
+                        answer already sent; sending its end marker again");
+                    self.sender.end_resync(session, total);
+                    return None;
                 }
                 self.answer = Some(Answer {
                     session,
