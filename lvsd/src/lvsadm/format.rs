@@ -561,3 +561,45 @@ pub fn list_daemon(daemons: &[DaemonInfo]) -> String {
 pub fn service_order(a: &Service, b: &Service) -> Ordering {
     cmp_services(a, b).cmp(&0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lvsadm::table::Protocol;
+
+    #[test]
+    fn largenum_steps() {
+        assert_eq!(largenum(99_999_999, false), " 99999999");
+        assert_eq!(largenum(999_999_999, false), "  999999K");
+        assert_eq!(largenum(99_999_999_999, false), "   99999M");
+        assert_eq!(largenum(u64::MAX, false), "18446744T");
+        assert_eq!(largenum(123_456_789, true), " 123456789");
+        assert_eq!(largenum(7, true), "        7");
+    }
+
+    #[test]
+    fn sort_keeps_ipvsadm_signed_comparison() {
+        let svc = |a: &str| {
+            Service::new(ServiceKey::Inet {
+                proto: Protocol::Tcp,
+                addr: a.parse().expect("addr"),
+                port: 80,
+            })
+        };
+        let t = Table {
+            services: vec![svc("10.0.0.1"), svc("192.168.1.1")],
+            ..Table::default()
+        };
+        let order: Vec<String> = sorted_services(&t, false)
+            .iter()
+            .map(|s| service_name(&s.key, true))
+            .collect();
+        // 10.0.0.1 - 192.168.1.1 wraps to a positive int in C: 10.0.0.1 sorts last.
+        assert_eq!(order, ["-t 192.168.1.1:80", "-t 10.0.0.1:80"]);
+        let fw = Service::new(ServiceKey::Fwmark {
+            mark: u32::MAX,
+            ipv6: false,
+        });
+        assert_eq!(service_name(&fw.key, false), "FWM  -1");
+    }
+}
