@@ -15,6 +15,7 @@
 //! | [`supervise`] | nanny supervision: one process per real server, restarts with backoff, `hard_shutdown` |
 //! | [`nanny_args`] | the nanny command line in Piranha's order, then nanny's extension options |
 //! | [`fuzzing`] | the body shared by the fuzz target and the seed-corpus test |
+//! | [`lvsadm`] | ipvsadm's command language and output formats, pure: parser, table types, renderers, rate estimator |
 //!
 //! The binaries `lvsd` (`src/main.rs`) and `lvsadm` (`src/bin/lvsadm.rs`) are thin shells.
 #![forbid(unsafe_code)]
@@ -28,6 +29,7 @@ pub mod daemon;
 pub mod desired;
 pub mod fuzzing;
 pub mod key;
+pub mod lvsadm;
 pub mod lvscf;
 pub mod model;
 pub mod nanny_args;
