@@ -194,7 +194,7 @@ fn bad_api_requests_are_refused_and_forwarding_goes_on() {
         assert_eq!(
             raw_status(
                 &api,
-                &format!("DELETE {server} HTTP/1.1\r\nHost: x\r\n\r\n")
+                &format!("POST {server} HTTP/1.1\r\nHost: x\r\n\r\n")
             ),
             405
         );
