@@ -192,10 +192,7 @@ fn bad_api_requests_are_refused_and_forwarding_goes_on() {
             format!("GET /v1/services/{svc}/servers/198.19.0.99:80 HTTP/1.1\r\nHost: x\r\n\r\n");
         assert_eq!(raw_status(&api, &unknown), 404);
         assert_eq!(
-            raw_status(
-                &api,
-                &format!("POST {server} HTTP/1.1\r\nHost: x\r\n\r\n")
-            ),
+            raw_status(&api, &format!("POST {server} HTTP/1.1\r\nHost: x\r\n\r\n")),
             405
         );
         assert_eq!(
