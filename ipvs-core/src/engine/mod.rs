@@ -291,6 +291,12 @@ impl Engine {
         self.traffic.service(key)
     }
 
+    /// `--stats` figures of every service that has counted something, in one pass (absent:
+    /// all zero).
+    pub fn services_stats(&self) -> hashbrown::HashMap<ServiceKey, TrafficStats> {
+        self.traffic.services()
+    }
+
     /// `ipvsadm -Z`: zeroes the traffic counters of `service` and its destinations, or of
     /// every service when `None`.
     pub fn zero_stats(&mut self, service: Option<&ServiceKey>) {

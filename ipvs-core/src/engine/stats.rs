@@ -59,6 +59,17 @@ impl Traffic {
         t
     }
 
+    /// Every service's figures in one pass over the destinations (listing a large table
+    /// service by service would cost services × destinations).
+    pub(crate) fn services(&self) -> HashMap<ServiceKey, TrafficStats> {
+        let mut out: HashMap<ServiceKey, TrafficStats> =
+            self.retired.iter().map(|(k, s)| (*k, *s)).collect();
+        for (k, s) in self.per_dest.values() {
+            out.entry(*k).or_default().add(s);
+        }
+        out
+    }
+
     /// `ipvsadm -Z`: the counters of `service` (every service when `None`) back to zero.
     pub(crate) fn zero(&mut self, service: Option<&ServiceKey>) {
         let hit = |k: &ServiceKey| service.is_none_or(|s| s == k);

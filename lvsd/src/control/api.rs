@@ -307,6 +307,21 @@ pub struct StatsView {
     pub out_bytes: u64,
 }
 
+/// Rates from the kernel's two-second estimator (`ipvsadm --rate`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RatesView {
+    /// Connections per second.
+    pub cps: u64,
+    /// Packets per second, client → real server.
+    pub in_pps: u64,
+    /// Packets per second, real server → client.
+    pub out_pps: u64,
+    /// Bytes per second, client → real server.
+    pub in_bps: u64,
+    /// Bytes per second, real server → client.
+    pub out_bps: u64,
+}
+
 /// One real server of a service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerView {
@@ -336,8 +351,17 @@ pub struct ServerView {
     pub inactive_conns: u32,
     /// Persistence templates pointing at it.
     pub persistent_conns: u32,
+    /// Upper connection threshold (`-x`), 0 = none.
+    #[serde(default)]
+    pub upper: u32,
+    /// Lower connection threshold (`-y`), 0 = none.
+    #[serde(default)]
+    pub lower: u32,
     /// Traffic.
     pub stats: StatsView,
+    /// Rates.
+    #[serde(default)]
+    pub rates: RatesView,
 }
 
 /// One virtual service.
@@ -351,14 +375,23 @@ pub struct ServiceView {
     pub vip: Ipv4Addr,
     /// Scheduler name (`wlc`, …).
     pub scheduler: String,
+    /// Scheduler flags (`sh-fallback`, `flag-1`, …).
+    #[serde(default)]
+    pub flags: Vec<String>,
     /// Persistence timeout in seconds.
     pub persistent: Option<u32>,
+    /// Persistence netmask (`-M`), none for a single client address.
+    #[serde(default)]
+    pub netmask: Option<Ipv4Addr>,
     /// Whether the sorry server is in the table now.
     pub sorry_active: bool,
     /// Real servers (configured, then the sorry server if any).
     pub servers: Vec<ServerView>,
     /// Traffic.
     pub stats: StatsView,
+    /// Rates.
+    #[serde(default)]
+    pub rates: RatesView,
 }
 
 /// `GET /v1/services`.
@@ -385,6 +418,9 @@ pub struct StatusView {
     pub api_errors: u64,
     /// Active or standby.
     pub role: Role,
+    /// Most connections (and templates) the table holds.
+    #[serde(default)]
+    pub conn_capacity: usize,
 }
 
 /// `GET /v1/sync`: connection sync between the two directors (`docs/sync.md`).
@@ -402,6 +438,9 @@ pub struct SyncView {
     pub peer: Option<SocketAddrV4>,
     /// `syncd_id`.
     pub syncd_id: u8,
+    /// The interface sync is bound to or joins the group on, if any.
+    #[serde(default)]
+    pub iface: Option<String>,
     /// This director streams its changes (it is active).
     pub streaming: bool,
     /// Datagrams and entries sent.

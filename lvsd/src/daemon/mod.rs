@@ -29,6 +29,7 @@
 mod guard;
 mod host;
 mod neigh;
+mod rates;
 mod report;
 pub mod state;
 pub mod sync;
@@ -564,6 +565,7 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         }
         resolver.tick(&mut engine, now);
         reporter.tick(&engine, now);
+        state.tick_rates(&engine, now);
     }
     match &outcome {
         Ok(()) => info!("lvsd: shutting down (signal); stopping nannies"),

@@ -18,9 +18,10 @@ use ipvs_core::io::Steering;
 use ipvs_core::types::{ForwardMethod, Protocol};
 use tracing::{error, info, warn};
 
+use super::rates::RateBook;
 use crate::control::api::{
-    ConnView, ConnectionsView, Role, RoleView, ServerState, ServerView, ServiceId, ServiceView,
-    ServicesView, StatsView, StatusView, TimeoutsView,
+    ConnView, ConnectionsView, RatesView, Role, RoleView, ServerState, ServerView, ServiceId,
+    ServiceView, ServicesView, StatsView, StatusView, TimeoutsView,
 };
 use crate::control::server::{Op, OpError, Reply};
 use crate::desired::{DesiredService, DesiredTable, ServiceKey};
@@ -95,6 +96,8 @@ pub struct State {
     /// Scheduler table rebuilds refused so far, per service (mh with more destinations
     /// than slots): logged when the count grows.
     refused: BTreeMap<ServiceKey, u64>,
+    /// `--rate` estimators of the services and real servers in the engine.
+    rates: RateBook,
 }
 
 impl State {
@@ -106,7 +109,13 @@ impl State {
             steered: BTreeSet::new(),
             nanny,
             refused: BTreeMap::new(),
+            rates: RateBook::default(),
         }
+    }
+
+    /// Samples the rate estimators when they are due (every 2 s).
+    pub fn tick_rates(&mut self, engine: &Engine, now: ipvs_core::time::Instant) {
+        self.rates.tick(engine, now);
     }
 
     /// What the engine holds now.
@@ -296,6 +305,7 @@ impl State {
                 nannies_running: extra.nannies_running,
                 api_errors: extra.api_errors,
                 role: self.director.role(),
+                conn_capacity: engine.ipvs().conns().max_entries(),
             })),
             Op::Role => Ok(Reply::Role(RoleView {
                 role: self.director.role(),
@@ -349,6 +359,7 @@ impl State {
                     self.find(&id)?;
                 }
                 engine.zero_stats(z.service.as_ref().map(|s| &s.0));
+                self.rates.zero(engine, z.service.as_ref().map(|s| &s.0));
                 info!(service = ?z.service.map(|s| s.to_string()), "counters zeroed");
                 Ok(Reply::Done)
             }
@@ -381,21 +392,28 @@ impl State {
                     role: self.director.role(),
                 }))
             }
-            Op::Services => Ok(Reply::Services(ServicesView {
-                services: self
-                    .director
-                    .configured()
-                    .services
-                    .iter()
-                    .map(|s| self.service_view(s, engine))
-                    .collect(),
-            })),
-            Op::Service(id) => self
-                .find(&id)
-                .map(|s| Reply::Service(Box::new(self.service_view(s, engine)))),
+            Op::Services => {
+                let totals = engine.services_stats();
+                Ok(Reply::Services(ServicesView {
+                    services: self
+                        .director
+                        .configured()
+                        .services
+                        .iter()
+                        .map(|s| {
+                            let total = totals.get(&s.key).copied().unwrap_or_default();
+                            self.service_view(s, engine, total)
+                        })
+                        .collect(),
+                }))
+            }
+            Op::Service(id) => self.find(&id).map(|s| {
+                let total = engine.service_stats(&s.key);
+                Reply::Service(Box::new(self.service_view(s, engine, total)))
+            }),
             Op::Server(id, addr) => {
                 let s = self.find(&id)?;
-                let v = self.service_view(s, engine);
+                let v = self.service_view(s, engine, engine.service_stats(&s.key));
                 v.servers
                     .into_iter()
                     .find(|x| x.address == addr)
@@ -518,7 +536,12 @@ impl State {
             .ok_or_else(|| OpError::NotFound(CommandError::UnknownService(*id).to_string()))
     }
 
-    fn service_view(&self, s: &DesiredService, engine: &Engine) -> ServiceView {
+    fn service_view(
+        &self,
+        s: &DesiredService,
+        engine: &Engine,
+        total: ipvs_core::engine::TrafficStats,
+    ) -> ServiceView {
         let table = engine.ipvs().services().get(&s.key);
         let mut servers: Vec<ServerView> = s
             .dests
@@ -526,8 +549,10 @@ impl State {
             .map(|d| {
                 let addr = SocketAddrV4::new(d.addr, d.port);
                 let h = self.director.health(&s.key, addr);
-                let mut v = server_view(engine, table, addr, false);
+                let mut v = server_view(engine, &self.rates, table, addr, false);
                 v.name = d.name.clone();
+                v.upper = d.upper;
+                v.lower = d.lower;
                 v.method = method_name(d.method).to_owned();
                 v.config_weight = d.weight;
                 v.weight = h.weight.unwrap_or(d.weight);
@@ -539,7 +564,7 @@ impl State {
         let sorry_active = self.director.sorry_active(&s.key);
         if let Some(sorry) = self.director.sorry_dest(s) {
             let addr = SocketAddrV4::new(sorry.addr, sorry.port);
-            let mut v = server_view(engine, table, addr, true);
+            let mut v = server_view(engine, &self.rates, table, addr, true);
             v.method = method_name(sorry.method).to_owned();
             v.config_weight = 1;
             v.weight = 1;
@@ -560,10 +585,13 @@ impl State {
             name: s.name.clone(),
             vip: s.vip,
             scheduler: s.scheduler.name().to_owned(),
+            flags: s.sched_flags.iter().map(|f| f.name().to_owned()).collect(),
             persistent: s.persistent,
+            netmask: s.pmask,
             sorry_active,
             servers,
-            stats: stats_view(engine.service_stats(&s.key)),
+            stats: stats_view(total),
+            rates: rates_view(self.rates.service(&s.key)),
         }
     }
 }
@@ -600,8 +628,19 @@ fn method_name(m: ForwardMethod) -> &'static str {
     }
 }
 
+fn rates_view(r: crate::lvsadm::table::Rates) -> RatesView {
+    RatesView {
+        cps: r.cps,
+        in_pps: r.inpps,
+        out_pps: r.outpps,
+        in_bps: r.inbps,
+        out_bps: r.outbps,
+    }
+}
+
 fn server_view(
     engine: &Engine,
+    rates: &RateBook,
     table: Option<&ipvs_core::service::Service>,
     addr: SocketAddrV4,
     sorry: bool,
@@ -624,6 +663,9 @@ fn server_view(
         active_conns: dest.map_or(0, |d| d.active_conns()),
         inactive_conns: dest.map_or(0, |d| d.inactive_conns()),
         persistent_conns: dest.map_or(0, |d| d.persist_conns()),
+        upper: 0,
+        lower: 0,
         stats: stats_view(st),
+        rates: rates_view(dest.map(|d| rates.dest(d.id())).unwrap_or_default()),
     }
 }

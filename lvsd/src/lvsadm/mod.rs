@@ -12,11 +12,13 @@
 //! | [`error`] | [`error::CliError`] and [`error::OpError`]: ipvsadm's texts and exit codes |
 //! | [`table`] | plain data: services, servers, counters, rates, connections, timeouts, daemons |
 //! | [`format`] | `-L` (all layouts), `-c`, `--timeout`, `--daemon`, `-S`: byte-identical text |
+//! | [`api`] | to and from lvsd's API: request bodies, the table from its views, refusals |
 //! | [`rate`] | the kernel's 2-second EWMA rate estimator (`ip_vs_est.c`), time passed in |
 //!
 //! The reference is ipvsadm 1.31 (`ipvsadm.c`, `libipvs/libipvs.c`, `config_stream.c`);
 //! docs/lvsadm.md lists where lvsadm differs.
 
+pub mod api;
 pub mod cli;
 pub mod error;
 pub mod format;

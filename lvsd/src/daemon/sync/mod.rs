@@ -90,6 +90,7 @@ struct Running {
     local: std::net::SocketAddrV4,
     peer: std::net::SocketAddrV4,
     syncd_id: u8,
+    device: Option<String>,
     end: WorkerEnd,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -172,6 +173,7 @@ impl SyncLink {
                 local,
                 peer: settings.dest,
                 syncd_id: settings.syncd_id,
+                device: settings.device.clone(),
                 end,
                 stop,
                 thread: Some(handle),
@@ -240,6 +242,7 @@ impl SyncLink {
             local: Some(r.local),
             peer: Some(r.peer),
             syncd_id: r.syncd_id,
+            iface: r.device.clone(),
             streaming: r.streaming,
             sent: SyncSentView {
                 datagrams: t.sent.datagrams,
