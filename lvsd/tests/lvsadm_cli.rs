@@ -28,7 +28,7 @@ fn lvsd_not_running_is_said_and_fails() {
             ),
             "{e}"
         );
-        assert!(e.contains("Is lvsd running?"), "{e}");
+        assert!(e.contains("(is lvsd running?)\npulse starts lvsd"), "{e}");
         assert!(o.stdout.is_empty(), "nothing listed");
     }
 }

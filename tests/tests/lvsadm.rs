@@ -2,15 +2,17 @@
 //! offloads): the classic ipvsadm command lines build the table that `-L -n` prints byte for
 //! byte, traffic follows a service added at run time, the listings (`--stats`, `--rate`,
 //! `-c`, `--timeout`) show what the engine did, `-S | -C | -R` restores the same table,
+//! the listing is the engine's table (servers taken out absent, quiesced ones at weight 0),
 //! refused commands print ipvsadm's words with its exit status, racing commands all land, and
 //! a reload puts lvs.cf's table back (the file wins over run-time changes).
 //!
 //! lvsd runs with `--no-nannies`: health is not what is tested here.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use lvsd::control::api::{ServerPatch, ServerState, ServiceId};
 use lvsd::control::client::Client;
 use tests::lab::{Lab, Mode, Role, privileged};
 use tests::lvsd::{Cf, READY, READY_TIMEOUT, Virtual, http, only_server, socket_path, spawn};
@@ -182,6 +184,28 @@ fn classic_command_lines_drive_a_live_director() {
             "illegal weight specified",
         );
         assert_eq!(ok(lab, &["-S", "-n"]), before, "a refused command changed the table");
+
+        // The listing is the engine's table: a server taken out is absent, a quiesced one
+        // has weight 0 (as ipvsadm shows the kernel's table under Piranha's nanny).
+        let api = Client::new(socket_path(lab));
+        let web: ServiceId = format!("tcp:{vip}:80").parse().expect("id");
+        let set = |i: usize, state: ServerState| {
+            let patch = ServerPatch {
+                state: Some(state),
+                weight: None,
+                reason: Some("lvsadm test".into()),
+            };
+            api.patch_server(&web, SocketAddrV4::new(rs[i], 80), &patch)
+                .expect("patch");
+        };
+        set(0, ServerState::Down);
+        set(1, ServerState::Quiesced);
+        let listed = ok(lab, &["-L", "-n", "-t", &format!("{vip}:80")]);
+        assert!(!listed.contains(&r0), "a server taken out is listed:\n{listed}");
+        assert_eq!(figures(&listed, &r1)[1], "0", "quiesced weight:\n{listed}");
+        set(0, ServerState::Up);
+        set(1, ServerState::Up);
+        assert_eq!(ok(lab, &["-S", "-n"]), before);
 
         // Two lvsadm racing on the same server: every command lands, the table is whole.
         std::thread::scope(|s| {

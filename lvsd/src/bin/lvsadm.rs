@@ -8,9 +8,7 @@
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
-use lvsd::control::api::{
-    self, ConnectionsView, ServiceView, StatusView, SyncView, TimeoutsView, ZeroRequest,
-};
+use lvsd::control::api::{self, ConnectionsView, ServiceView, SyncView, TimeoutsView, ZeroRequest};
 use lvsd::control::client::{Client, ClientError};
 use lvsd::lvsadm::api::{self as conv, Verb};
 use lvsd::lvsadm::{CliError, Command, ListMode, ListOptions, OpError, format};
@@ -70,8 +68,7 @@ fn finish(outcome: Outcome, listing: bool) -> ExitCode {
             // ipvsadm's words when it cannot reach IPVS, then what to do about it.
             eprintln!("Can't initialize ipvs: {e}");
             eprintln!(
-                "Is lvsd running? pulse starts it on both directors; LVSD_SOCKET names another \
-                 socket."
+                "pulse starts lvsd on both directors; LVSD_SOCKET names another control socket."
             );
             ExitCode::from(1)
         }
@@ -124,7 +121,7 @@ fn run(client: &Client, cmd: Command) -> Outcome {
     match cmd {
         Command::List(opts) => list(client, &opts),
         Command::Save { .. } => {
-            let table = table(client, Verb::List)?;
+            let table = table(client, Verb::List, false)?;
             print_out(&format::save(&table));
             Ok(())
         }
@@ -207,18 +204,12 @@ fn run(client: &Client, cmd: Command) -> Outcome {
     }
 }
 
-/// The table as `-L` and `-S` print it.
-fn table(client: &Client, verb: Verb) -> Result<lvsd::lvsadm::Table, Failure> {
-    let status: StatusView = call::<(), _>(
-        client,
-        verb,
-        "GET",
-        &format!("/{}/status", api::VERSION),
-        None,
-    )?;
-    let services: api::ServicesView = call::<(), _>(client, verb, "GET", &services_path(), None)?;
-    let size = u32::try_from(status.conn_capacity).unwrap_or(u32::MAX);
-    Ok(conv::table(size, &services.services))
+/// The table as `-L` and `-S` print it, with counters and rates when `counters`.
+fn table(client: &Client, verb: Verb, counters: bool) -> Result<lvsd::lvsadm::Table, Failure> {
+    let query = if counters { "?counters=1" } else { "" };
+    let path = format!("/{}/table{query}", api::VERSION);
+    let v: api::TableView = call::<(), _>(client, verb, "GET", &path, None)?;
+    Ok(conv::table(&v))
 }
 
 fn list(client: &Client, opts: &ListOptions) -> Outcome {
@@ -254,7 +245,7 @@ fn list(client: &Client, opts: &ListOptions) -> Outcome {
             format::list_daemon(&conv::daemons(&v))
         }
         _ => {
-            let table = table(client, Verb::List)?;
+            let table = table(client, Verb::List, opts.stats || opts.rate)?;
             format::list(&table, opts).map_err(Failure::Refused)?
         }
     };

@@ -394,6 +394,74 @@ pub struct ServiceView {
     pub rates: RatesView,
 }
 
+/// `GET /v1/table[?counters=1]`: the table the engine holds now, as `ipvsadm -L` shows the
+/// kernel's: only servers in the table (not those taken out), with the engine's weight (0
+/// when quiesced), the sorry server while it stands in. Lean on purpose (no names, health
+/// or reasons): `lvsadm -L` reads it on tables of ten thousand servers. Counters and rates
+/// only with `?counters=1`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableView {
+    /// Most entries the connection table holds (`size=`).
+    pub conn_capacity: usize,
+    /// Services in lvs.cf order, then those added at run time.
+    pub services: Vec<TableServiceView>,
+}
+
+/// One service of [`TableView`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableServiceView {
+    /// Path id.
+    pub id: ServiceId,
+    /// Scheduler name.
+    pub scheduler: String,
+    /// Scheduler flags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+    /// Persistence timeout in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistent: Option<u32>,
+    /// Persistence netmask.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netmask: Option<Ipv4Addr>,
+    /// Traffic (with `?counters=1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<StatsView>,
+    /// Rates (with `?counters=1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rates: Option<RatesView>,
+    /// Real servers in the table.
+    pub servers: Vec<TableServerView>,
+}
+
+/// One real server of [`TableServiceView`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableServerView {
+    /// `RIP:RPORT`.
+    pub address: SocketAddrV4,
+    /// `masq`, `route` or `tunnel`.
+    pub method: String,
+    /// Weight in the engine.
+    pub weight: u32,
+    /// Upper connection threshold, 0 = none.
+    #[serde(default)]
+    pub upper: u32,
+    /// Lower connection threshold, 0 = none.
+    #[serde(default)]
+    pub lower: u32,
+    /// `ActiveConn`.
+    pub active: u32,
+    /// `InActConn`.
+    pub inactive: u32,
+    /// Persistence templates.
+    pub persistent: u32,
+    /// Traffic (with `?counters=1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<StatsView>,
+    /// Rates (with `?counters=1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rates: Option<RatesView>,
+}
+
 /// `GET /v1/services`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServicesView {

@@ -29,7 +29,7 @@ use tracing::warn;
 
 use super::api::{
     self, ConnectionsView, ErrorBody, ReloadView, Role, RoleView, ServerPatch, ServerSpec,
-    ServerView, ServiceId, ServiceSpec, ServiceView, ServicesView, StatusView, SyncView,
+    ServerView, ServiceId, ServiceSpec, ServiceView, ServicesView, StatusView, SyncView, TableView,
     TimeoutsView, ZeroRequest,
 };
 
@@ -53,6 +53,11 @@ pub enum Op {
     Status,
     /// `GET /v1/services`.
     Services,
+    /// `GET /v1/table`, with counters and rates when asked (`?counters=1`).
+    Table {
+        /// Include counters and rates.
+        counters: bool,
+    },
     /// `GET /v1/services/{id}`.
     Service(ServiceId),
     /// `GET /v1/services/{id}/servers/{addr}`.
@@ -115,6 +120,8 @@ pub enum Reply {
     Status(StatusView),
     /// All services.
     Services(ServicesView),
+    /// The engine's table.
+    Table(Box<TableView>),
     /// One service.
     Service(Box<ServiceView>),
     /// One server.
@@ -313,6 +320,13 @@ async fn route(req: Request<Incoming>, worker: &WorkerHandle) -> Routed {
     let op = match segs.as_slice() {
         [v, rest @ ..] if *v == api::VERSION => match rest {
             ["status"] => get_only(&method, Op::Status)?,
+            ["table"] => {
+                let counters = req
+                    .uri()
+                    .query()
+                    .is_some_and(|q| q.split('&').any(|kv| kv == "counters=1"));
+                get_only(&method, Op::Table { counters })?
+            }
             ["role"] if method == Method::PUT => {
                 Op::SetRole(read_json::<RoleView>(req).await?.role)
             }
@@ -381,6 +395,7 @@ async fn route(req: Request<Incoming>, worker: &WorkerHandle) -> Routed {
         Ok(Reply::Timeouts(v)) => serde_json::to_vec(&v),
         Ok(Reply::Connections(v)) => serde_json::to_vec(&v),
         Ok(Reply::Reload(v)) => serde_json::to_vec(&v),
+        Ok(Reply::Table(v)) => serde_json::to_vec(&v),
         Err(OpError::NotFound(m)) => return Err((StatusCode::NOT_FOUND, m)),
         Err(OpError::Invalid(m)) => return Err((StatusCode::UNPROCESSABLE_ENTITY, m)),
         Err(OpError::Conflict(m)) => return Err((StatusCode::CONFLICT, m)),

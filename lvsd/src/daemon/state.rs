@@ -21,7 +21,8 @@ use tracing::{error, info, warn};
 use super::rates::RateBook;
 use crate::control::api::{
     ConnView, ConnectionsView, RatesView, Role, RoleView, ServerState, ServerView, ServiceId,
-    ServiceView, ServicesView, StatsView, StatusView, TimeoutsView,
+    ServiceView, ServicesView, StatsView, StatusView, TableServerView, TableServiceView, TableView,
+    TimeoutsView,
 };
 use crate::control::server::{Op, OpError, Reply};
 use crate::desired::{DesiredService, DesiredTable, ServiceKey};
@@ -407,6 +408,7 @@ impl State {
                         .collect(),
                 }))
             }
+            Op::Table { counters } => Ok(Reply::Table(Box::new(self.table_view(engine, counters)))),
             Op::Service(id) => self.find(&id).map(|s| {
                 let total = engine.service_stats(&s.key);
                 Reply::Service(Box::new(self.service_view(s, engine, total)))
@@ -525,6 +527,63 @@ impl State {
             });
         }
         ConnectionsView { connections: out }
+    }
+
+    /// `GET /v1/table`: what the engine holds ([`State::actual`]), with its counters.
+    fn table_view(&self, engine: &Engine, counters: bool) -> TableView {
+        let totals = counters.then(|| engine.services_stats());
+        let services = self
+            .actual
+            .services
+            .iter()
+            .map(|s| {
+                let table = engine.ipvs().services().get(&s.key);
+                let servers = s
+                    .dests
+                    .iter()
+                    .map(|d| {
+                        let dest = table.and_then(|t| t.find_dest(d.addr, d.port));
+                        TableServerView {
+                            address: SocketAddrV4::new(d.addr, d.port),
+                            method: method_name(d.method).to_owned(),
+                            weight: dest.map_or(d.weight, |x| x.weight()),
+                            upper: d.upper,
+                            lower: d.lower,
+                            active: dest.map_or(0, |x| x.active_conns()),
+                            inactive: dest.map_or(0, |x| x.inactive_conns()),
+                            persistent: dest.map_or(0, |x| x.persist_conns()),
+                            stats: counters.then(|| {
+                                stats_view(
+                                    dest.and_then(|x| engine.dest_stats(x.id()))
+                                        .unwrap_or_default(),
+                                )
+                            }),
+                            rates: counters.then(|| {
+                                rates_view(
+                                    dest.map(|x| self.rates.dest(x.id())).unwrap_or_default(),
+                                )
+                            }),
+                        }
+                    })
+                    .collect();
+                TableServiceView {
+                    id: ServiceId(s.key),
+                    scheduler: s.scheduler.name().to_owned(),
+                    flags: s.sched_flags.iter().map(|f| f.name().to_owned()).collect(),
+                    persistent: s.persistent,
+                    netmask: s.pmask,
+                    stats: totals
+                        .as_ref()
+                        .map(|t| stats_view(t.get(&s.key).copied().unwrap_or_default())),
+                    rates: counters.then(|| rates_view(self.rates.service(&s.key))),
+                    servers,
+                }
+            })
+            .collect();
+        TableView {
+            conn_capacity: engine.ipvs().conns().max_entries(),
+            services,
+        }
     }
 
     fn find(&self, id: &ServiceId) -> Result<&DesiredService, OpError> {

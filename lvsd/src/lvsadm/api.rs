@@ -221,11 +221,11 @@ fn method(name: &str) -> Method {
     }
 }
 
-/// The table as the kernel would hold it: every service, and of each only the real servers
-/// the engine holds now (a server down is out of the table, as nanny takes it out of
-/// IPVS), with the engine's weight (0 when quiesced).
-pub fn table(conn_table_size: u32, services: &[api::ServiceView]) -> Table {
-    let services = services
+/// The table of `GET /v1/table` (what the engine holds: servers taken out are absent,
+/// quiesced ones have weight 0, as the kernel's table under Piranha's nanny).
+pub fn table(v: &api::TableView) -> Table {
+    let services = v
+        .services
         .iter()
         .map(|v| {
             let mut s = Service::new(key_of(&v.id));
@@ -233,23 +233,22 @@ pub fn table(conn_table_size: u32, services: &[api::ServiceView]) -> Table {
             s.sched_flags = flag_bits(&v.flags);
             s.persistent = v.persistent;
             s.netmask = Netmask::V4(v.netmask.unwrap_or(Ipv4Addr::BROADCAST));
-            s.stats = stats(&v.stats);
-            s.rates = rates(&v.rates);
+            s.stats = v.stats.as_ref().map(stats).unwrap_or_default();
+            s.rates = v.rates.as_ref().map(rates).unwrap_or_default();
             s.dests = v
                 .servers
                 .iter()
-                .filter(|d| d.in_table)
                 .map(|d| {
                     let mut e = Dest::new(IpAddr::V4(*d.address.ip()), d.address.port());
                     e.method = method(&d.method);
-                    e.weight = i32::try_from(d.table_weight.unwrap_or(0)).unwrap_or(i32::MAX);
+                    e.weight = i32::try_from(d.weight).unwrap_or(i32::MAX);
                     e.upper = d.upper;
                     e.lower = d.lower;
-                    e.active = d.active_conns;
-                    e.inactive = d.inactive_conns;
-                    e.persistent = d.persistent_conns;
-                    e.stats = stats(&d.stats);
-                    e.rates = rates(&d.rates);
+                    e.active = d.active;
+                    e.inactive = d.inactive;
+                    e.persistent = d.persistent;
+                    e.stats = d.stats.as_ref().map(stats).unwrap_or_default();
+                    e.rates = d.rates.as_ref().map(rates).unwrap_or_default();
                     e
                 })
                 .collect();
@@ -257,7 +256,7 @@ pub fn table(conn_table_size: u32, services: &[api::ServiceView]) -> Table {
         })
         .collect();
     Table {
-        conn_table_size,
+        conn_table_size: u32::try_from(v.conn_capacity).unwrap_or(u32::MAX),
         services,
         ..Table::default()
     }
