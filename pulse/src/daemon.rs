@@ -443,8 +443,8 @@ impl Lvsd {
         })
     }
 
-    fn set_role(&self, role: LvsdRole) {
-        match self.client.set_role(role) {
+    fn set_role(&self, role: LvsdRole, reason: Option<&str>) {
+        match self.client.set_role_because(role, reason) {
             Ok(now) => tracing::info!(role = %now, "lvsd role set"),
             Err(e) => tracing::error!(role = %role, "cannot set lvsd's role: {e}"),
         }
@@ -642,7 +642,7 @@ impl Daemon {
                     if self.machine.is_active()
                         && let LvsdSlot::Ready(lvsd) = &self.lvsd
                     {
-                        lvsd.set_role(LvsdRole::Active);
+                        lvsd.set_role(LvsdRole::Active, Some("lvsd restarted while active"));
                     }
                     return;
                 }
@@ -697,11 +697,11 @@ impl Daemon {
                 }
                 Action::Activate { reason } => {
                     tracing::info!("{reason}");
-                    self.take_over();
+                    self.take_over(&reason);
                 }
                 Action::Deactivate { reason } => {
                     tracing::info!("{reason}");
-                    self.release();
+                    self.release(&reason);
                 }
                 Action::Reannounce { reason } => {
                     tracing::info!("{reason}");
@@ -719,23 +719,23 @@ impl Daemon {
         }
     }
 
-    fn take_over(&mut self) {
+    fn take_over(&mut self, reason: &str) {
         let floating = std::mem::take(&mut self.floating);
         self.add_all(&floating);
         self.floating = floating;
         self.send_arps();
         match self.ready_lvsd() {
-            Some(lvsd) => lvsd.set_role(LvsdRole::Active),
+            Some(lvsd) => lvsd.set_role(LvsdRole::Active, Some(reason)),
             // The machine does not activate while lvsd is away (CHILDFAIL).
             None => tracing::error!("taking over while lvsd is not running"),
         }
         run_cmd("active_cmd", self.active_cmd.as_deref());
     }
 
-    fn release(&mut self) {
+    fn release(&mut self, reason: &str) {
         self.arp_generation.fetch_add(1, Ordering::Relaxed);
         if let Some(lvsd) = self.ready_lvsd() {
-            lvsd.set_role(LvsdRole::Standby);
+            lvsd.set_role(LvsdRole::Standby, Some(reason));
         }
         let floating = std::mem::take(&mut self.floating);
         self.remove_all(&floating);
@@ -775,7 +775,7 @@ impl Daemon {
         let actions = self.machine.handle_shutdown(self.clock.now());
         self.carry_out(actions);
         if self.machine.is_active() {
-            self.release();
+            self.release("pulse is shutting down");
         }
         match &mut self.lvsd {
             LvsdSlot::Ready(lvsd) | LvsdSlot::Starting { lvsd, .. } => lvsd.stop(),

@@ -285,11 +285,14 @@ impl fmt::Display for Role {
 }
 
 /// `GET`/`PUT /v1/role`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoleView {
     /// The role.
     pub role: Role,
+    /// Why (pulse's reason: "partner dead after 0.15 s"); shown on the status page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Traffic counters (`ipvsadm --stats`).
@@ -632,6 +635,27 @@ pub struct SyncResyncView {
     pub answered: u64,
     /// Entries sent in answers.
     pub answered_entries: u64,
+}
+
+/// One thing that happened, for the status page and `GET /v1/events`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventView {
+    /// Wall-clock time, milliseconds since the Unix epoch.
+    pub at_unix_ms: u64,
+    /// `role`, `server`, `sorry`, `reload`, `runtime`, `start`.
+    pub kind: String,
+    /// What happened, as the journal says it.
+    pub text: String,
+}
+
+/// `GET /v1/events`: the most recent events, newest first, and the last time this director
+/// became active.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventsView {
+    /// Newest first; at most a few dozen.
+    pub events: Vec<EventView>,
+    /// The last change to `active`, with pulse's reason.
+    pub last_takeover: Option<EventView>,
 }
 
 /// The body of every error answer.

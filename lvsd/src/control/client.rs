@@ -143,12 +143,17 @@ impl Client {
 
     /// `PUT /v1/role`: pulse switches the director between active and standby.
     pub fn set_role(&self, role: Role) -> Result<Role, ClientError> {
-        self.call::<_, RoleView>(
-            "PUT",
-            &format!("/{}/role", api::VERSION),
-            Some(&RoleView { role }),
-        )
-        .map(|v| v.role)
+        self.set_role_because(role, None)
+    }
+
+    /// `PUT /v1/role` with the reason (shown on lvsd's status page).
+    pub fn set_role_because(&self, role: Role, reason: Option<&str>) -> Result<Role, ClientError> {
+        let body = RoleView {
+            role,
+            reason: reason.map(str::to_owned),
+        };
+        self.call::<_, RoleView>("PUT", &format!("/{}/role", api::VERSION), Some(&body))
+            .map(|v| v.role)
     }
 
     /// `PATCH /v1/services/{service}/servers/{rip}:{rport}`.

@@ -28,7 +28,7 @@ use tokio::sync::{Semaphore, oneshot};
 use tracing::warn;
 
 use super::api::{
-    self, ConnectionsView, ErrorBody, ReloadView, Role, RoleView, ServerPatch, ServerSpec,
+    self, ConnectionsView, ErrorBody, EventsView, ReloadView, RoleView, ServerPatch, ServerSpec,
     ServerView, ServiceId, ServiceSpec, ServiceView, ServicesView, StatusView, SyncView, TableView,
     TimeoutsView, ZeroRequest,
 };
@@ -66,8 +66,10 @@ pub enum Op {
     Patch(ServiceId, SocketAddrV4, ServerPatch),
     /// `GET /v1/role`.
     Role,
-    /// `PUT /v1/role`.
-    SetRole(Role),
+    /// `PUT /v1/role`, with pulse's reason.
+    SetRole(RoleView),
+    /// `GET /v1/events`.
+    Events,
     /// `GET /v1/sync`.
     Sync,
     /// `POST /v1/services` (`-A`).
@@ -122,6 +124,8 @@ pub enum Reply {
     Services(ServicesView),
     /// The engine's table.
     Table(Box<TableView>),
+    /// Recent events.
+    Events(Box<EventsView>),
     /// One service.
     Service(Box<ServiceView>),
     /// One server.
@@ -182,7 +186,8 @@ impl WorkerHandle {
         WorkerHandle { tx, waker }
     }
 
-    async fn ask(&self, op: Op) -> Result<Result<Reply, OpError>, (StatusCode, String)> {
+    /// Queues `op` for the worker and waits for its answer (bounded).
+    pub(crate) async fn ask(&self, op: Op) -> Result<Result<Reply, OpError>, (StatusCode, String)> {
         let (reply, rx) = oneshot::channel();
         match self.tx.try_send(WorkerRequest { op, reply }) {
             Ok(()) => self.waker.wake(),
@@ -327,11 +332,10 @@ async fn route(req: Request<Incoming>, worker: &WorkerHandle) -> Routed {
                     .is_some_and(|q| q.split('&').any(|kv| kv == "counters=1"));
                 get_only(&method, Op::Table { counters })?
             }
-            ["role"] if method == Method::PUT => {
-                Op::SetRole(read_json::<RoleView>(req).await?.role)
-            }
+            ["role"] if method == Method::PUT => Op::SetRole(read_json::<RoleView>(req).await?),
             ["role"] => get_only(&method, Op::Role)?,
             ["sync"] => get_only(&method, Op::Sync)?,
+            ["events"] => get_only(&method, Op::Events)?,
             ["connections"] => get_only(&method, Op::Connections)?,
             ["timeouts"] if method == Method::PUT => Op::SetTimeouts(read_json(req).await?),
             ["timeouts"] => get_only(&method, Op::Timeouts)?,
@@ -396,6 +400,7 @@ async fn route(req: Request<Incoming>, worker: &WorkerHandle) -> Routed {
         Ok(Reply::Connections(v)) => serde_json::to_vec(&v),
         Ok(Reply::Reload(v)) => serde_json::to_vec(&v),
         Ok(Reply::Table(v)) => serde_json::to_vec(&v),
+        Ok(Reply::Events(v)) => serde_json::to_vec(&v),
         Err(OpError::NotFound(m)) => return Err((StatusCode::NOT_FOUND, m)),
         Err(OpError::Invalid(m)) => return Err((StatusCode::UNPROCESSABLE_ENTITY, m)),
         Err(OpError::Conflict(m)) => return Err((StatusCode::CONFLICT, m)),

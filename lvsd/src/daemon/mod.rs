@@ -26,6 +26,7 @@
 //!
 //! lvsd never forks: run it under systemd (`systemd/lvsd.service`) or pulse.
 
+mod events;
 mod guard;
 mod host;
 mod neigh;
@@ -435,6 +436,7 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let counters = Arc::new(ApiCounters::default());
     let nannies_running = Arc::new(AtomicUsize::new(0));
+    let status_address = state.director.config().global.status_address;
     let control = {
         let handle = WorkerHandle::new(req_tx, dp.waker());
         let counters = Arc::clone(&counters);
@@ -444,7 +446,15 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
             .name("lvsd-control".into())
             .spawn(move || {
                 control_thread(
-                    listener, handle, counters, nanny_rx, stop_rx, verdict_tx, waker, running,
+                    listener,
+                    handle,
+                    counters,
+                    nanny_rx,
+                    stop_rx,
+                    verdict_tx,
+                    waker,
+                    running,
+                    status_address,
                 );
             })
             .map_err(DaemonError::Thread)?
@@ -622,6 +632,7 @@ fn control_thread(
     verdicts: mpsc::Sender<Verdict>,
     waker: ipvs_core::io::Waker,
     running: Arc<AtomicUsize>,
+    status_address: Option<std::net::SocketAddrV4>,
 ) {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -641,10 +652,20 @@ fn control_thread(
                 None
             }
         };
+        let web = match status_address {
+            Some(a) => match crate::control::web::bind(a.into()).await {
+                Ok(l) => Some(tokio::spawn(crate::control::web::serve(l, handle.clone()))),
+                Err(e) => {
+                    error!("{e}");
+                    None
+                }
+            },
+            None => None,
+        };
         let api = listener.map(|l| tokio::spawn(server::serve(l, handle, counters)));
         supervise::run(nannies, stop, verdicts, waker, running).await;
-        if let Some(api) = api {
-            api.abort();
+        for task in [api, web].into_iter().flatten() {
+            task.abort();
         }
     });
 }

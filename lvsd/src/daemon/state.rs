@@ -18,6 +18,7 @@ use ipvs_core::io::Steering;
 use ipvs_core::types::{ForwardMethod, Protocol};
 use tracing::{error, info, warn};
 
+use super::events::{Recent, now_unix_ms};
 use super::rates::RateBook;
 use crate::control::api::{
     ConnView, ConnectionsView, RatesView, Role, RoleView, ServerState, ServerView, ServiceId,
@@ -99,6 +100,8 @@ pub struct State {
     refused: BTreeMap<ServiceKey, u64>,
     /// `--rate` estimators of the services and real servers in the engine.
     rates: RateBook,
+    /// Recent events for the status page.
+    recent: Recent,
 }
 
 impl State {
@@ -111,6 +114,7 @@ impl State {
             nanny,
             refused: BTreeMap::new(),
             rates: RateBook::default(),
+            recent: Recent::default(),
         }
     }
 
@@ -185,10 +189,26 @@ impl State {
                 if now_in && !was_in {
                     info!(service = %s.name, sorry = %sorry.addr,
                         "Virtual Server {}: No real servers; activate sorry_server {}", s.name, sorry.addr);
+                    self.recent.push(
+                        now_unix_ms(),
+                        "sorry",
+                        format!(
+                            "{}: no real server is up; sorry server {} stands in",
+                            s.name, sorry.addr
+                        ),
+                    );
                 } else if was_in && !now_in {
                     let n = s.dests.len();
                     info!(service = %s.name, sorry = %sorry.addr,
                         "Virtual Server {}: {n} real servers; deactivate sorry_server {}", s.name, sorry.addr);
+                    self.recent.push(
+                        now_unix_ms(),
+                        "sorry",
+                        format!(
+                            "{}: a real server is back; sorry server {} stands down",
+                            s.name, sorry.addr
+                        ),
+                    );
                 }
             }
         }
@@ -202,7 +222,27 @@ impl State {
         engine: &mut Engine,
         steering: Option<&Steering>,
     ) -> Result<(), CommandError> {
+        self.command_because(cmd, engine, steering, None)
+    }
+
+    /// Records an event for the status page (`GET /v1/events`); the journal line is the
+    /// caller's.
+    pub fn note(&mut self, kind: &str, text: String) {
+        self.recent.push(now_unix_ms(), kind, text);
+    }
+
+    /// [`State::command`] with the reason for a role change (pulse's).
+    fn command_because(
+        &mut self,
+        cmd: Command,
+        engine: &mut Engine,
+        steering: Option<&Steering>,
+        reason: Option<&str>,
+    ) -> Result<(), CommandError> {
         let events = self.director.apply(cmd)?;
+        for ev in &events {
+            self.remember(ev, reason);
+        }
         for ev in &events {
             match ev {
                 Event::ServerState {
@@ -232,6 +272,43 @@ impl State {
         }
         self.sync(engine, steering);
         Ok(())
+    }
+
+    /// Keeps `ev` for the status page (run-time weights, slow start's steps among them,
+    /// are left to the journal: they would crowd everything else out).
+    fn remember(&mut self, ev: &Event, reason: Option<&str>) {
+        let now = now_unix_ms();
+        match ev {
+            Event::ServerState {
+                service,
+                server,
+                state,
+                reason,
+            } => self.recent.push(
+                now,
+                "server",
+                format!("real server {server} of {service} is {state}: {reason}"),
+            ),
+            Event::Role(Role::Active) => self.recent.takeover(
+                now,
+                format!("active: {}", reason.unwrap_or("set through the API")),
+            ),
+            Event::Role(Role::Standby) => self.recent.push(
+                now,
+                "role",
+                format!("standby: {}", reason.unwrap_or("set through the API")),
+            ),
+            Event::Runtime(what) => {
+                self.recent
+                    .push(now, "runtime", format!("run-time change: {what}"))
+            }
+            Event::RuntimeUndone(n) => self.recent.push(
+                now,
+                "reload",
+                format!("reload: lvs.cf wins over {n} run-time change(s)"),
+            ),
+            Event::ServerWeight { .. } => {}
+        }
     }
 
     /// The nannies the model wants (one per active real server of each active service).
@@ -310,7 +387,9 @@ impl State {
             })),
             Op::Role => Ok(Reply::Role(RoleView {
                 role: self.director.role(),
+                reason: None,
             })),
+            Op::Events => Ok(Reply::Events(Box::new(self.recent.view()))),
             // The worker answers these itself (its sync link, its clock, the file).
             Op::Sync | Op::Connections | Op::Reload => {
                 Err(OpError::NotFound("answered by the worker loop".to_owned()))
@@ -386,11 +465,13 @@ impl State {
                 );
                 Ok(Reply::Timeouts(now))
             }
-            Op::SetRole(role) => {
-                self.command(Command::SetRole(role), engine, steering)
+            Op::SetRole(asked) => {
+                let reason = asked.reason.as_deref();
+                self.command_because(Command::SetRole(asked.role), engine, steering, reason)
                     .map_err(|e| OpError::Invalid(e.to_string()))?;
                 Ok(Reply::Role(RoleView {
                     role: self.director.role(),
+                    reason: None,
                 }))
             }
             Op::Services => {

@@ -58,6 +58,7 @@ pub const GLOBAL: &[(&str, Shape)] = &[
     ("sync_port", Shape::One),
     ("sync_transport", Shape::One),
     ("sync_group", Shape::One),
+    ("status_address", Shape::One),
 ];
 
 /// `virtual` and `failover` keywords (Piranha parses both with the same code).

@@ -7,7 +7,7 @@
 //! (nanny translates them); one pair of surrounding quotes is removed from every quoted value.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -168,6 +168,9 @@ pub struct Global {
     pub sync_transport: SyncTransport,
     /// `sync_group` (extension): the multicast group, default 224.0.0.81 (the kernel's).
     pub sync_group: Ipv4Addr,
+    /// `status_address` (extension): `IP:PORT` where lvsd serves its read-only status page
+    /// and Prometheus `/metrics`. Default none: not served.
+    pub status_address: Option<SocketAddrV4>,
     /// Line of every global keyword present, for messages about them.
     pub lines: BTreeMap<String, usize>,
 }
@@ -214,6 +217,7 @@ impl Default for Global {
             sync_port: 8848,
             sync_transport: SyncTransport::Unicast,
             sync_group: Ipv4Addr::new(224, 0, 0, 81),
+            status_address: None,
             lines: BTreeMap::new(),
         }
     }

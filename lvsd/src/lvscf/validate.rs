@@ -333,6 +333,17 @@ fn global(
                 }
                 g.sync_group = group;
             }
+            "status_address" => {
+                const WANT: &str = "an IPv4 address and port, such as 127.0.0.1:9180";
+                let text = no_blanks(ctx, s, WANT)?;
+                let addr = text
+                    .parse::<std::net::SocketAddrV4>()
+                    .map_err(|_| bad_value(ctx, s, WANT))?;
+                if addr.port() == 0 {
+                    return Err(bad_value(ctx, s, WANT));
+                }
+                g.status_address = Some(addr);
+            }
             other => unreachable!("keyword {other:?} is in keywords::GLOBAL but not handled"),
         }
     }
