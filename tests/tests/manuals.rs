@@ -6,8 +6,8 @@
 //!   long option of ipvsadm 1.31's popt table (which lvsadm parses, `lvsd::lvsadm::cli`, a
 //!   private table, so the list is repeated below), appears in `lvsadm.8`.
 //! - Every keyword the `lvs.cf` parser knows (`lvsd::lvscf::keywords::{GLOBAL, VIRTUAL,
-//!   SERVER}`) is the first word of a `.B`/`.BI`/`.BR` line of `lvs.cf.5`, the form the page
-//!   uses for an entry, not merely mentioned in passing.
+//!   SERVER}`) is the tag of an entry of `lvs.cf.5` (the first word of a `.B`/`.BI`/`.BR`
+//!   line right after `.TP` or `.TQ`), not merely mentioned in passing.
 //! - `man --warnings -E UTF-8 -l -Tutf8 -Z PAGE` reports nothing for each page (skipped, with
 //!   a note, when `man` or `groff` is not installed).
 //!
@@ -112,12 +112,20 @@ fn long_options(text: &str) -> BTreeSet<String> {
     let mut rest = text;
     while let Some(i) = rest.find("--") {
         let after = &rest[i + 2..];
-        let preceded_ok = rest[..i].chars().next_back().is_none_or(|c| !is_option_char(c));
+        let preceded_ok = rest[..i]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !is_option_char(c));
         let len = after
             .find(|c: char| !is_option_char(c))
             .unwrap_or(after.len());
         let name = after[..len].trim_end_matches('-');
-        if preceded_ok && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()) {
+        if preceded_ok
+            && name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric())
+        {
             out.insert(name.to_owned());
         }
         rest = &after[len..];
@@ -131,18 +139,24 @@ fn mentions_option(text: &str, name: &str) -> bool {
     long_options(text).contains(name)
 }
 
-/// The first word of every `.B`, `.BI`, `.BR` line: the entries of the page.
+/// The first word of every `.B`, `.BI`, `.BR` line right after `.TP` or `.TQ`: the tags of
+/// the page's entries (a keyword merely mentioned in bold elsewhere does not count).
 fn bold_entries(text: &str) -> BTreeSet<String> {
-    text.lines()
-        .filter_map(|l| {
-            let rest = l
+    let mut out = BTreeSet::new();
+    let mut tag_next = false;
+    for l in text.lines() {
+        if tag_next
+            && let Some(rest) = l
                 .strip_prefix(".BI ")
                 .or_else(|| l.strip_prefix(".BR "))
-                .or_else(|| l.strip_prefix(".B "))?;
-            let word = rest.split_whitespace().next()?.trim_matches('"');
-            Some(word.to_owned())
-        })
-        .collect()
+                .or_else(|| l.strip_prefix(".B "))
+            && let Some(word) = rest.split_whitespace().next()
+        {
+            out.insert(word.trim_matches('"').to_owned());
+        }
+        tag_next = l == ".TP" || l == ".TQ";
+    }
+    out
 }
 
 fn help_of(binary: &str) -> String {
@@ -177,8 +191,8 @@ fn every_page_exists_and_names_itself() {
         assert_eq!(words.next(), Some(section), "{page}: .TH section: {th}");
         for heading in ["NAME", "SYNOPSIS", "DESCRIPTION", "SEE ALSO"] {
             assert!(
-                text.lines().any(|l| l == format!(".SH {heading}")
-                    || l == format!(".SH \"{heading}\"")),
+                text.lines()
+                    .any(|l| l == format!(".SH {heading}") || l == format!(".SH \"{heading}\"")),
                 "{page}: no .SH {heading}"
             );
         }
@@ -230,10 +244,7 @@ fn every_lvs_cf_keyword_is_an_entry_of_lvs_cf_5() {
         .map(|&(k, _)| k)
         .collect();
     assert!(keywords.len() > 60, "the keyword tables look empty");
-    let missing: Vec<_> = keywords
-        .iter()
-        .filter(|k| !entries.contains(**k))
-        .collect();
+    let missing: Vec<_> = keywords.iter().filter(|k| !entries.contains(**k)).collect();
     assert!(
         missing.is_empty(),
         "lvs.cf keywords the parser accepts without an entry in lvs.cf.5: {missing:?}"
@@ -273,7 +284,9 @@ fn pages_format_without_warnings() {
 
 #[test]
 fn the_helpers_find_what_they_should() {
-    let opts = long_options("  -c, --configfile <FILE>  x [alias: --config]\n --https --http-get, \\-\\-no");
+    let opts = long_options(
+        "  -c, --configfile <FILE>  x [alias: --config]\n --https --http-get, \\-\\-no",
+    );
     assert_eq!(
         opts,
         ["config", "configfile", "http-get", "https"]
@@ -284,7 +297,14 @@ fn the_helpers_find_what_they_should() {
     assert!(mentions_option("use --https here", "https"));
     assert!(!mentions_option("use --https here", "http"));
     assert!(!mentions_option("a--b", "b"));
-    let entries = bold_entries(".BI keepalive \" = SECONDS\"\n.B port\ntext heartbeat\n");
-    assert!(entries.contains("keepalive") && entries.contains("port"));
-    assert!(!entries.contains("heartbeat"));
+    let entries = bold_entries(
+        ".TP\n.BI keepalive \" = SECONDS\"\n.TQ\n.B port\ntext\n.B heartbeat\n.TP\n.BR nat | direct\n",
+    );
+    assert_eq!(
+        entries,
+        ["keepalive", "nat", "port"]
+            .into_iter()
+            .map(String::from)
+            .collect()
+    );
 }
