@@ -97,6 +97,13 @@ const TEXT: &str = "text/plain; charset=utf-8";
 
 async fn handle(req: Request<Incoming>, worker: &WorkerHandle) -> Response<Full<Bytes>> {
     let path = req.uri().path();
+    // Prometheus asks for OpenMetrics; a browser or curl gets the same text as plain text
+    // (a browser would offer application/openmetrics-text as a download).
+    let openmetrics = req
+        .headers()
+        .get(hyper::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/openmetrics-text"));
     let page = match path {
         "/" | "/index.html" => true,
         "/metrics" => false,
@@ -129,7 +136,11 @@ async fn handle(req: Request<Incoming>, worker: &WorkerHandle) -> Response<Full<
         ),
         Ok(v) => answer(
             StatusCode::OK,
-            metrics::CONTENT_TYPE,
+            if openmetrics {
+                metrics::CONTENT_TYPE
+            } else {
+                TEXT
+            },
             metrics::render(&v.status, &v.services.services, &v.sync),
         ),
         Err(message) => answer(

@@ -1,0 +1,183 @@
+//! lvsd's status page and Prometheus metrics, read by headless Chromium (Debian's `chromium`
+//! package) from the lab's client namespace, as an operator's browser would: the page
+//! renders the role, the services and their real servers, and shows a real server going
+//! down with the reason and the event; `/metrics` says the same. A `status_address` that
+//! cannot be bound is logged and forwarding goes on.
+//!
+//! lvsd runs with `--no-nannies` and the server is set down through the API (what a nanny
+//! does when its probe fails): the test is about what the page shows, and nanny's probes
+//! are tested in health.rs. Without Chromium the page tests print SKIP and pass (.ci/run
+//! installs it).
+
+use std::net::SocketAddrV4;
+use std::time::{Duration, Instant};
+
+use lvsd::control::api::{ServerPatch, ServerState, ServiceId};
+use lvsd::control::client::Client;
+use tests::lab::{Lab, Mode, Role, privileged};
+use tests::lvsd::{Cf, READY, READY_TIMEOUT, Virtual, http, socket_path, spawn};
+
+const C0: Role = Role::Client(0);
+const PORT: u16 = 9180;
+
+fn chromium() -> Option<&'static str> {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+}
+
+/// The DOM of `url` as Chromium renders it, fetched from the client's namespace.
+fn dump_dom(lab: &Lab, browser: &str, url: &str) -> String {
+    let dir = lab.dir().join("chromium");
+    let out = lab
+        .exec_timeout(
+            C0,
+            [
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-dev-shm-usage",
+                &format!("--user-data-dir={}", dir.display()),
+                "--virtual-time-budget=2000",
+                "--dump-dom",
+                url,
+            ],
+            Duration::from_secs(60),
+        )
+        .expect("chromium runs");
+    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        !dom.is_empty(),
+        "chromium printed nothing: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dom
+}
+
+/// The file with `status_address` among the global keywords.
+fn with_status(cf: &str, addr: &str) -> String {
+    cf.replacen(
+        "network = ",
+        &format!("status_address = {addr}\nnetwork = "),
+        1,
+    )
+}
+
+#[test]
+fn the_page_renders_and_shows_a_real_server_going_down() {
+    if !privileged("the_page_renders_and_shows_a_real_server_going_down") {
+        return;
+    }
+    let Some(browser) = chromium() else {
+        eprintln!("SKIP the_page_renders_and_shows_a_real_server_going_down: no chromium");
+        return;
+    };
+    Lab::builder().real_servers(Mode::Nat, 2).run(|lab| {
+        let _http = lab.start_http(80).expect("http servers");
+        let d0 = lab.addr(Role::Director(0));
+        let cf = with_status(
+            &Cf::new("nat")
+                .virtual_(Virtual::http(lab, "rr").servers(lab, &[1, 1]))
+                .render(lab),
+            &format!("{d0}:{PORT}"),
+        );
+        let mut lvsd = spawn(lab, &cf, &["--no-nannies"]).expect("spawn");
+        lvsd.wait_for_log(READY, READY_TIMEOUT)
+            .expect("lvsd forwards");
+        assert!(
+            lvsd.log().contains(&format!("status page on http://{d0}:{PORT}/")),
+            "{}",
+            lvsd.log()
+        );
+        let vip = format!("{}:80", lab.vip());
+        http(lab, C0, &["--to", &vip, "--requests", "10"]).expect("traffic");
+        let rs1 = lab.addr(lab.real_servers()[1]);
+        let url = format!("http://{d0}:{PORT}/");
+
+        let dom = dump_dom(lab, browser, &url);
+        assert!(
+            dom.contains("<span id=\"role\" class=\"active\">active</span>"),
+            "{dom}"
+        );
+        assert!(dom.contains(&format!("<tr class=\"up\" data-server=\"{rs1}:80\">")), "{dom}");
+        assert!(dom.contains("No takeover since lvsd started"), "{dom}");
+
+        // rs1 goes down (as a nanny reports a failed probe).
+        let api = Client::new(socket_path(lab));
+        let id: ServiceId = format!("tcp:{vip}").parse().expect("id");
+        api.patch_server(
+            &id,
+            SocketAddrV4::new(rs1, 80),
+            &ServerPatch {
+                state: Some(ServerState::Down),
+                weight: None,
+                reason: Some("connect: connection refused".into()),
+            },
+        )
+        .expect("patch");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut dom = dump_dom(lab, browser, &url);
+        while !dom.contains(&format!("<tr class=\"down\" data-server=\"{rs1}:80\">"))
+            && Instant::now() < deadline
+        {
+            dom = dump_dom(lab, browser, &url);
+        }
+        assert!(
+            dom.contains(&format!("<tr class=\"down\" data-server=\"{rs1}:80\">")),
+            "{dom}"
+        );
+        assert!(dom.contains("connect: connection refused"), "{dom}");
+        assert!(
+            dom.contains(&format!("real server {rs1}:80 of web is down: connect: connection refused")),
+            "the event is listed: {dom}"
+        );
+
+        let metrics = dump_dom(lab, browser, &format!("http://{d0}:{PORT}/metrics"));
+        assert!(metrics.contains("lvs_director_active 1"), "{metrics}");
+        assert!(
+            metrics.contains(&format!(
+                "lvs_server_up{{service=\"tcp:{vip}\",name=\"web\",server=\"{rs1}:80\",server_name=\"rs1\"}} 0"
+            )),
+            "{metrics}"
+        );
+        assert!(metrics.contains("# EOF"), "{metrics}");
+    });
+}
+
+#[test]
+fn a_status_address_that_cannot_be_bound_leaves_forwarding_alone() {
+    if !privileged("a_status_address_that_cannot_be_bound_leaves_forwarding_alone") {
+        return;
+    }
+    Lab::builder().real_servers(Mode::Nat, 1).run(|lab| {
+        let _http = lab.start_http(80).expect("http servers");
+        // An address no interface of the director has: bind() fails (EADDRNOTAVAIL).
+        let cf = with_status(
+            &Cf::new("nat")
+                .virtual_(Virtual::http(lab, "rr").servers(lab, &[1]))
+                .render(lab),
+            &format!("198.19.255.254:{PORT}"),
+        );
+        let mut lvsd = spawn(lab, &cf, &["--no-nannies"]).expect("spawn");
+        lvsd.wait_for_log(READY, READY_TIMEOUT)
+            .expect("lvsd forwards");
+        let vip = format!("{}:80", lab.vip());
+        let t = http(lab, C0, &["--to", &vip, "--requests", "10"]).expect("traffic");
+        assert_eq!((t.ok, t.failed), (10, 0), "{t:?}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !lvsd.log().contains("status page: cannot listen on") && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let log = lvsd.log();
+        assert!(
+            log.contains(&format!(
+                "status page: cannot listen on 198.19.255.254:{PORT} (status_address in lvs.cf)"
+            )),
+            "{log}"
+        );
+        assert!(log.contains("forwarding goes on"), "{log}");
+    });
+}
