@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# `lvsadm -L -n` on a large table (run by hand, as root; never in CI): builds lvsd and lvsadm
-# in release mode, starts lvsd (no nannies) in a throwaway network namespace with a generated
+# Listing a large table (run by hand, as root; never in CI): builds lvsd and lvsadm in
+# release mode, starts lvsd (no nannies) in a throwaway network namespace with a generated
 # lvs.cf of SERVICES services of SERVERS real servers each (default 1000 x 10), and times
-# `lvsadm -L -n`, `-L -n --stats`, `-L -n --rate` and `-S -n` RUNS times each (median and
-# worst, wall clock of the whole process). Results go in docs/BENCHMARKS.md by hand.
-# Usage: bench/lvsadm-bench.sh [SERVICES] [SERVERS] [RUNS]
+# `lvsadm -L -n`, `-L -n --stats`, `-L -n --rate`, `-S -n` and a Prometheus scrape of
+# /metrics (curl, from inside the namespace) RUNS times each (median and worst, wall clock).
+# Results go in docs/BENCHMARKS.md by hand.
+# Usage: bench/big-table-bench.sh [SERVICES] [SERVERS] [RUNS]
 # Addresses: 198.18.0.0/15 only, inside the namespace; the root namespace is not touched.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +37,7 @@ cf="$dir/lvs.cf"
   echo "service = lvs"
   echo "primary = 198.18.0.2"
   echo "network = direct"
+  echo "status_address = 198.18.0.2:9180"
   for ((i = 0; i < services; i++)); do
     echo "virtual v$i {"
     echo "    active = 1"
@@ -73,11 +75,6 @@ time_ms() {
   e=$(date +%s%N)
   echo $(((e - s) / 1000000))
 }
-if [[ -n "${CURL_TOO:-}" ]]; then
-  for ((r = 0; r < 5; r++)); do
-    curl -s --unix-socket "$sock" -o /dev/null -w "GET /v1/services %{size_download} bytes %{time_total} s\n" http://lvsd/v1/services
-  done
-fi
 for args in "-L -n" "-L -n --stats" "-L -n --rate" "-S -n"; do
   samples=()
   for ((r = 0; r < runs; r++)); do
@@ -89,3 +86,13 @@ for args in "-L -n" "-L -n --stats" "-L -n --rate" "-S -n"; do
   worst=$(echo "$sorted" | tail -1)
   printf 'lvsadm %-14s median %4d ms   worst %4d ms   (%d runs)\n' "$args" "$median" "$worst" "$runs"
 done
+samples=()
+for ((r = 0; r < runs; r++)); do
+  s=$(ip netns exec "$ns" curl -s -o /dev/null -w '%{time_total}' \
+    -H 'Accept: application/openmetrics-text;version=1.0.0' http://198.18.0.2:9180/metrics)
+  samples+=("$(awk -v s="$s" 'BEGIN { printf "%d", s * 1000 }')")
+done
+size=$(ip netns exec "$ns" curl -s http://198.18.0.2:9180/metrics | wc -c)
+sorted=$(printf '%s\n' "${samples[@]}" | sort -n)
+printf 'GET /metrics (%d bytes)  median %4d ms   worst %4d ms   (%d runs)\n' "$size" \
+  "$(echo "$sorted" | sed -n "$(((runs + 1) / 2))p")" "$(echo "$sorted" | tail -1)" "$runs"
