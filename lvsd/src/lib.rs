@@ -35,6 +35,7 @@ pub mod model;
 pub mod nanny_args;
 pub mod program;
 pub mod supervise;
+pub mod systemd;
 
 /// Default configuration path (Piranha's compile-time default).
 pub const DEFAULT_CONFIG: &str = "/etc/sysconfig/ha/lvs.cf";

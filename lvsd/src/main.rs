@@ -113,14 +113,7 @@ fn daemon(args: &Args) -> ExitCode {
         };
     }
     let level = if args.verbose { "debug" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
+    lvsd::systemd::init_logging("lvsd", "RUST_LOG", level);
     match lvsd::daemon::run(&opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -292,6 +292,10 @@ fn spawn(spec: &NannySpec) -> Option<Child> {
     let mut cmd = Command::new(&spec.program);
     cmd.args(&spec.args).kill_on_drop(true);
     cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
+    // lvsd may be a unit's main process: a nanny must not notify systemd for it.
+    for v in crate::systemd::NOTIFY_VARS {
+        cmd.env_remove(v);
+    }
     match cmd.spawn() {
         Ok(child) => {
             info!(nanny = %spec.label, pid = child.id().unwrap_or(0),

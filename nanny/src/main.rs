@@ -9,7 +9,6 @@ use std::process::ExitCode;
 use clap::Parser;
 use nanny::cli::Args;
 use nanny::settings::Settings;
-use tracing_subscriber::EnvFilter;
 
 /// Set by lvsd to its own pid in every nanny it starts.
 const SUPERVISOR_ENV: &str = "LVSD_SUPERVISOR_PID";
@@ -23,19 +22,12 @@ fn main() -> ExitCode {
         eprintln!("nanny: {e}");
         return ExitCode::from(1);
     }
-    let filter = EnvFilter::try_from_env("NANNY_LOG").unwrap_or_else(|_| {
-        EnvFilter::new(if args.verbose {
-            "info,nanny=debug"
-        } else {
-            "info"
-        })
-    });
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_target(false)
-        .with_env_filter(filter)
-        .init();
+    let filter = if args.verbose {
+        "info,nanny=debug"
+    } else {
+        "info"
+    };
+    lvsd::systemd::init_logging("nanny", "NANNY_LOG", filter);
     if let Some(ipvsadm) = &args.ipvsadm {
         tracing::debug!(ipvsadm = %ipvsadm, "-I ignored: nanny reports to lvsd instead of running ipvsadm");
     }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use lvsd::control::api::Role as LvsdRole;
 use lvsd::control::client::Client;
 use lvsd::lvscf::{self, Config, SystemLookup};
+use lvsd::systemd::Notifier;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -144,9 +145,17 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         inactive_cmd: lvs.global.inactive_cmd.clone(),
         lvsd: LvsdSlot::Ready(lvsd),
         arp_generation: Arc::new(AtomicU64::new(0)),
+        notifier: Notifier::from_env(),
     };
     d.carry_out(actions);
     d.check_links(true);
+    let role = if d.machine.is_active() {
+        "active"
+    } else {
+        "standby"
+    };
+    d.notifier
+        .ready(&format!("{role}; heartbeats running, lvsd ready"));
     d.run_loop(&term, &hup);
     Ok(())
 }
@@ -425,13 +434,16 @@ impl Lvsd {
 
     /// Starts `lvsd -c FILE --nodaemon --standby --socket S`; does not wait.
     fn spawn(opts: &Options) -> Result<Lvsd, DaemonError> {
-        let child = Command::new(&opts.lvsd)
-            .arg("-c")
+        let mut cmd = Command::new(&opts.lvsd);
+        cmd.arg("-c")
             .arg(&opts.config)
             .args(["--nodaemon", "--standby", "--socket"])
             .arg(&opts.socket)
             // lvsd stops when pulse dies (see lvsd's main).
-            .env("PULSE_SUPERVISOR_PID", std::process::id().to_string())
+            .env("PULSE_SUPERVISOR_PID", std::process::id().to_string());
+        // pulse is the unit's main process: lvsd must not notify systemd for it.
+        lvsd::systemd::scrub_child_env(&mut cmd);
+        let child = cmd
             .spawn()
             .map_err(|e| DaemonError::Lvsd(format!("cannot start {}: {e}", opts.lvsd.display())))?;
         tracing::info!(pid = child.id(), "lvsd started");
@@ -491,11 +503,15 @@ struct Daemon {
     lvsd: LvsdSlot,
     /// Bumped on every takeover and release; an ARP thread stops when it changes.
     arp_generation: Arc<AtomicU64>,
+    /// systemd: readiness, the watchdog (pinged by the heartbeat loop), status lines.
+    notifier: Notifier,
 }
 
 impl Daemon {
     fn run_loop(&mut self, term: &AtomicBool, hup: &AtomicBool) {
         loop {
+            // The unit's watchdog restarts a pulse whose heartbeat loop stalls.
+            self.notifier.ping();
             if term.load(Ordering::Relaxed) {
                 tracing::info!("Terminating due to signal");
                 self.shutdown();
@@ -698,10 +714,12 @@ impl Daemon {
                 Action::Activate { reason } => {
                     tracing::info!("{reason}");
                     self.take_over(&reason);
+                    self.notifier.status(&format!("active: {reason}"));
                 }
                 Action::Deactivate { reason } => {
                     tracing::info!("{reason}");
                     self.release(&reason);
+                    self.notifier.status(&format!("standby: {reason}"));
                 }
                 Action::Reannounce { reason } => {
                     tracing::info!("{reason}");
@@ -772,6 +790,7 @@ impl Daemon {
     }
 
     fn shutdown(&mut self) {
+        self.notifier.stopping();
         let actions = self.machine.handle_shutdown(self.clock.now());
         self.carry_out(actions);
         if self.machine.is_active() {
@@ -891,11 +910,10 @@ fn run_cmd(what: &'static str, cmd: Option<&str>) {
     let Some(cmd) = cmd else { return };
     let mut words = cmd.split_whitespace();
     let Some(program) = words.next() else { return };
-    match Command::new(program)
-        .args(words)
-        .stdin(std::process::Stdio::null())
-        .spawn()
-    {
+    let mut c = Command::new(program);
+    c.args(words).stdin(std::process::Stdio::null());
+    lvsd::systemd::scrub_child_env(&mut c);
+    match c.spawn() {
         Ok(child) => {
             tracing::info!(pid = child.id(), "running {what}: {cmd}");
             std::thread::spawn(move || reap_cmd(what, child, CMD_TIMEOUT));

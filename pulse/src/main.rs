@@ -45,13 +45,7 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     let level = if args.verbose { "debug" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    lvsd::systemd::init_logging("pulse", "RUST_LOG", level);
     let opts = pulse::daemon::Options {
         config: args.config,
         force_active: args.force_active,

@@ -473,9 +473,17 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         modes.join(", "),
         state.director.role()
     );
+    // systemd (lvsd.service, standalone): ready now; the worker loop feeds the watchdog.
+    let mut notifier = crate::systemd::Notifier::from_env();
+    notifier.ready(&format!(
+        "{}: {} virtual services",
+        state.director.role(),
+        state.actual().services.len()
+    ));
 
     let mut outcome = Ok(());
     while !stop.load(Ordering::Relaxed) {
+        notifier.ping();
         // A reload or a run-time change may change the services: the guard, the nannies
         // and the neighbours to resolve follow.
         let mut changed = false;
@@ -577,6 +585,7 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         reporter.tick(&engine, now);
         state.tick_rates(&engine, now);
     }
+    notifier.stopping();
     match &outcome {
         Ok(()) => info!("lvsd: shutting down (signal); stopping nannies"),
         Err(e) => error!("lvsd: shutting down: {e}; stopping nannies"),
