@@ -695,8 +695,33 @@ fn reload_config(
         error!("reload: timeouts not changed: {e}");
     }
     let sync_changed = sync::changed_keywords(&state.director.config().global, &cfg.global);
+    // fwmark services are marked by the engine from their address (`fwmark_rules`): the
+    // rules follow the file, in the same worker turn as the services (no frame is handled
+    // in between), so a service added by this reload is marked from its first packet and
+    // a removed one's address is no longer taken for a VIP.
+    let rules = fwmark_rules(&cfg);
+    let old_rules = engine.config().fwmark_rules.clone();
+    if rules != old_rules {
+        if let Err(e) = engine.set_fwmark_rules(rules.clone()) {
+            error!("reload refused, the running table is unchanged: firewall-mark rules: {e}");
+            return Err(format!(
+                "reload refused, the running table is unchanged: firewall-mark rules: {e}"
+            ));
+        }
+    }
+    // New floating addresses (a new VIP) are the director's own too: its own connections
+    // to a NAT real server from them stay with the kernel, as for those known at start.
+    for addr in floating_addresses(&cfg) {
+        if let Err(e) = steering.add_local(addr) {
+            error!(%addr, "cannot mark a local address in the XDP maps: {e}");
+        }
+    }
     let before = state.actual().clone();
     if let Err(e) = state.command(Command::Reload(Box::new(cfg)), engine, Some(steering)) {
+        // Nothing else changed: the rules go back with the table.
+        if rules != old_rules {
+            let _ = engine.set_fwmark_rules(old_rules);
+        }
         error!("reload refused: {e}");
         return Err(format!("reload refused: {e}"));
     }
@@ -706,6 +731,24 @@ fn reload_config(
         .collect();
     for c in &changes {
         info!(change = %c, "reload: {c}");
+    }
+    if rules != old_rules {
+        let show = |r: &[FwmarkRule]| {
+            let v: Vec<String> = r
+                .iter()
+                .map(|r| format!("{}/{} -> mark {}", r.addr.addr, r.addr.prefix_len, r.mark))
+                .collect();
+            if v.is_empty() {
+                "none".to_owned()
+            } else {
+                v.join(", ")
+            }
+        };
+        info!(
+            "reload: firewall-mark rules {} (were {})",
+            show(&rules),
+            show(&old_rules)
+        );
     }
     info!(changes = changes.len(), "reloaded {file}");
     if !sync_changed.is_empty() {
