@@ -29,6 +29,7 @@
 mod guard;
 mod host;
 mod neigh;
+mod reload;
 mod report;
 pub mod state;
 pub mod sync;
@@ -353,7 +354,7 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         nodaemon: opts.nodaemon,
         socket: opts.socket.clone(),
     };
-    let mut state = State::new(director, nanny);
+    let mut state = State::new(director, nanny.clone());
     if opts.standby {
         // Programmed and probed, not steered, until pulse says active (PUT /v1/role).
         let _ = state.director.apply(Command::SetRole(Role::Standby));
@@ -382,7 +383,7 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
     let steering = dp.steering().clone();
     // The director's own addresses: answers to its own connections to a NAT real server's
     // service port (nanny's probes) stay with the kernel instead of being taken for replies.
-    let locals: BTreeSet<Ipv4Addr> = engine
+    let mut locals: BTreeSet<Ipv4Addr> = engine
         .config()
         .interfaces
         .iter()
@@ -421,6 +422,18 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
     }
     signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))
         .map_err(DaemonError::Signals)?;
+
+    // Reloads are read and prepared by a thread of their own; the worker applies them.
+    let mut reloader = reload::Reloader::start(
+        reload::Settings {
+            path: opts.config.clone(),
+            file: file.clone(),
+            nanny: nanny.clone(),
+            no_nannies: opts.no_nannies,
+        },
+        dp.waker(),
+    )
+    .map_err(DaemonError::Thread)?;
 
     let listener = bind_socket(&opts.socket)?;
     let (req_tx, req_rx) = mpsc::sync_channel::<WorkerRequest>(server::QUEUE);
@@ -468,12 +481,22 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         // A reload or a run-time change may change the services: the guard, the nannies
         // and the neighbours to resolve follow.
         let mut changed = false;
+        // The nanny list of a reload applied in this turn, prepared off the worker.
+        let mut prepared_nannies = None;
         if reload.swap(false, Ordering::Relaxed) {
+            reloader.ask(None);
+        }
+        if let Some(applied) = reloader.poll(&mut state, &mut engine, &steering, &mut locals) {
             changed = true;
-            let _ = reload_config(opts, &mut state, &mut engine, &steering);
+            prepared_nannies = applied.nannies;
         }
         // Commands from the control thread, between two batches of frames.
         while let Ok(req) = req_rx.try_recv() {
+            if matches!(req.op, server::Op::Reload) {
+                // Answered by the reload thread once the reload is applied (or refused).
+                reloader.ask(Some(req.reply));
+                continue;
+            }
             let answer = match req.op {
                 server::Op::Sync => {
                     Ok(server::Reply::Sync(Box::new(sync_link.view(engine.ipvs()))))
@@ -481,14 +504,12 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
                 server::Op::Connections => Ok(server::Reply::Connections(Box::new(
                     state.connections(&engine, clock()),
                 ))),
-                server::Op::Reload => {
-                    changed = true;
-                    reload_config(opts, &mut state, &mut engine, &steering)
-                        .map(server::Reply::Reload)
-                        .map_err(OpError::BadRequest)
-                }
                 op => {
-                    changed |= op.changes_services();
+                    if op.changes_services() {
+                        // The table moved on from the reload's: its nanny list is stale.
+                        changed = true;
+                        prepared_nannies = None;
+                    }
                     let extra = StatusExtra {
                         nannies_running: nannies_running.load(Ordering::Relaxed),
                         api_errors: counters.errors.load(Ordering::Relaxed),
@@ -504,7 +525,12 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         }
         if changed {
             guard.want(guard_set(&state));
-            if !opts.no_nannies {
+            if let Some(list) = prepared_nannies.take() {
+                // A reload's list, prepared off the worker: published without comparing
+                // (the supervisor diffs it against the running nannies anyway), the old one
+                // freed by the reload thread.
+                reloader.free(Box::new(nanny_tx.send_replace(list)));
+            } else if !opts.no_nannies {
                 let list = state.nannies();
                 nanny_tx.send_if_modified(|now| {
                     let differs = *now != list;
@@ -570,6 +596,7 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         Err(e) => error!("lvsd: shutting down: {e}; stopping nannies"),
     }
     // Refuse what is still queued, stop the control thread (it stops the nannies).
+    reloader.shutdown();
     let _ = stop_tx.send(true);
     drop(nanny_tx);
     while let Ok(req) = req_rx.try_recv() {
@@ -670,96 +697,6 @@ fn fwmark_rules(cfg: &Config) -> Vec<FwmarkRule> {
             })
         })
         .collect()
-}
-
-/// SIGHUP: re-reads the file and hands it to the model as a command; the difference is
-/// applied. A bad file is logged and nothing running changes.
-fn reload_config(
-    opts: &Options,
-    state: &mut State,
-    engine: &mut Engine,
-    steering: &ipvs_core::io::Steering,
-) -> Result<crate::control::api::ReloadView, String> {
-    let file = opts.config.display().to_string();
-    info!("rereading configuration file {file}");
-    let cfg = match lvscf::load(&opts.config, &SystemLookup::default()) {
-        Ok(cfg) => cfg,
-        Err(e) => {
-            error!("reload refused, the running table is unchanged: {e}");
-            return Err(format!(
-                "reload refused, the running table is unchanged: {e}"
-            ));
-        }
-    };
-    if let Err(e) = set_timeouts(engine.ipvs_mut(), &cfg) {
-        error!("reload: timeouts not changed: {e}");
-    }
-    let sync_changed = sync::changed_keywords(&state.director.config().global, &cfg.global);
-    // fwmark services are marked by the engine from their address (`fwmark_rules`): the
-    // rules follow the file, in the same worker turn as the services (no frame is handled
-    // in between), so a service added by this reload is marked from its first packet and
-    // a removed one's address is no longer taken for a VIP.
-    let rules = fwmark_rules(&cfg);
-    let old_rules = engine.config().fwmark_rules.clone();
-    if rules != old_rules {
-        if let Err(e) = engine.set_fwmark_rules(rules.clone()) {
-            error!("reload refused, the running table is unchanged: firewall-mark rules: {e}");
-            return Err(format!(
-                "reload refused, the running table is unchanged: firewall-mark rules: {e}"
-            ));
-        }
-    }
-    // New floating addresses (a new VIP) are the director's own too: its own connections
-    // to a NAT real server from them stay with the kernel, as for those known at start.
-    for addr in floating_addresses(&cfg) {
-        if let Err(e) = steering.add_local(addr) {
-            error!(%addr, "cannot mark a local address in the XDP maps: {e}");
-        }
-    }
-    let before = state.actual().clone();
-    if let Err(e) = state.command(Command::Reload(Box::new(cfg)), engine, Some(steering)) {
-        // Nothing else changed: the rules go back with the table.
-        if rules != old_rules {
-            let _ = engine.set_fwmark_rules(old_rules);
-        }
-        error!("reload refused: {e}");
-        return Err(format!("reload refused: {e}"));
-    }
-    let changes: Vec<String> = crate::program::diff(&before, state.actual())
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    for c in &changes {
-        info!(change = %c, "reload: {c}");
-    }
-    if rules != old_rules {
-        let show = |r: &[FwmarkRule]| {
-            let v: Vec<String> = r
-                .iter()
-                .map(|r| format!("{}/{} -> mark {}", r.addr.addr, r.addr.prefix_len, r.mark))
-                .collect();
-            if v.is_empty() {
-                "none".to_owned()
-            } else {
-                v.join(", ")
-            }
-        };
-        info!(
-            "reload: firewall-mark rules {} (were {})",
-            show(&rules),
-            show(&old_rules)
-        );
-    }
-    info!(changes = changes.len(), "reloaded {file}");
-    if !sync_changed.is_empty() {
-        warn!(
-            keywords = %sync_changed.join(","),
-            "reload: connection sync keeps its settings from lvsd's start; the change to {} \
-             takes effect when lvsd (pulse) restarts",
-            sync_changed.join(", ")
-        );
-    }
-    Ok(crate::control::api::ReloadView { changes })
 }
 
 /// A secret seed for the connection hash and the random schedulers.
