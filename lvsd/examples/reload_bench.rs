@@ -48,7 +48,7 @@ use ipvs_core::types::Protocol;
 use ipvs_core::wire::EthernetAddress;
 use lvsd::control::api::ServicesView;
 use lvsd::control::server::{Op, Reply};
-use lvsd::daemon::state::{NannySettings, State, StatusExtra, steer_set};
+use lvsd::daemon::state::{NannySettings, State, StatusExtra, Steer, steer_set};
 use lvsd::lvscf::{self, SystemLookup};
 use lvsd::model::{Command, Director};
 
@@ -229,6 +229,11 @@ struct Parts {
     prepare: Vec<Duration>,
     applied: Vec<Duration>,
     busy_gap: Duration,
+    w_clone: Vec<Duration>,
+    nanny_build: Vec<Duration>,
+    w_swap: Vec<Duration>,
+    w_sync: Vec<Duration>,
+    w_diff: Vec<Duration>,
     changes: Vec<usize>,
 }
 
@@ -328,8 +333,10 @@ fn main() -> Result<()> {
     );
 
     let mut nannies = state.nannies();
+    let mut last_guard = steer_set(state.director.configured());
+    last_guard.extend(steer_set(state.actual()));
     // The reload thread's other half: change lines logged, old tables freed.
-    type Garbage = Box<(Director, lvsd::supervise::NannyList)>;
+    type Garbage = Box<dyn Send + Sync>;
     let (log_tx, log_rx) = std::sync::mpsc::channel::<(
         Vec<lvsd::program::Change>,
         lvsd::desired::DesiredTable,
@@ -338,6 +345,9 @@ fn main() -> Result<()> {
     let logger = std::thread::spawn(move || {
         for (changes, before, garbage) in log_rx {
             drop(garbage);
+            if changes.is_empty() {
+                continue;
+            }
             let lines: Vec<String> = changes.iter().map(ToString::to_string).collect();
             for c in &lines {
                 tracing::info!(change = %c, "reload: {c}");
@@ -393,11 +403,18 @@ fn main() -> Result<()> {
             std::thread::spawn(move || {
                 let t = StdInstant::now();
                 let r = lvscf::load(&path, &SystemLookup::default()).map(|cfg| {
-                    let st = State::new(Director::new(&path.display().to_string(), cfg), settings);
-                    let list = st.nannies();
-                    (st.director, list)
+                    let d = Director::new(&path.display().to_string(), cfg);
+                    let guard = steer_set(d.configured());
+                    (d, guard)
                 });
-                let _ = tx.send((r, t.elapsed()));
+                let copy = r.as_ref().ok().map(|(d, _)| d.clone());
+                let _ = tx.send(Ok((r, t.elapsed())));
+                // Then the nanny list, from a copy, after the worker has the reload.
+                if let Some(d) = copy {
+                    let t = StdInstant::now();
+                    let list = State::new(d, settings).nannies();
+                    let _ = tx.send(Err((list, t.elapsed())));
+                }
             });
         }
         let (prepared, prep_time) = loop {
@@ -410,22 +427,33 @@ fn main() -> Result<()> {
             let now = StdInstant::now();
             parts.busy_gap = parts.busy_gap.max(now - last);
             last = now;
-            if let Ok(r) = rx.try_recv() {
+            if let Ok(Ok(r)) = rx.try_recv() {
                 break r;
             }
         };
-        let (director, list) = prepared?;
+        let (director, guard_base) = prepared?;
         let t1 = StdInstant::now();
         let before = state.actual().clone();
+        let c1 = StdInstant::now();
         let (_events, old) = state.director.reload_prepared(director);
+        let c2 = StdInstant::now();
         state.sync(&mut engine, steering.as_ref());
+        let c3 = StdInstant::now();
         let changes = lvsd::program::diff(&before, state.actual());
         let t2 = StdInstant::now();
-        let mut guard = steer_set(state.director.configured());
-        guard.extend(steer_set(state.actual()));
+        parts.w_clone.push(c1 - t1);
+        parts.w_swap.push(c2 - c1);
+        parts.w_sync.push(c3 - c2);
+        parts.w_diff.push(t2 - c3);
+        // As `daemon::guard_set_from`: the file's set from the reload thread, plus what only
+        // the engine holds; then `Guard::want`'s comparison, the old set freed elsewhere.
+        let guard = guard_set_from(guard_base, &state);
+        let old_guard = if last_guard != guard {
+            Some(std::mem::replace(&mut last_guard, guard))
+        } else {
+            None
+        };
         let t3 = StdInstant::now();
-        // Published as it is (the supervisor diffs), the old list freed off the worker.
-        let old_list = std::mem::replace(&mut nannies, list);
         let t4 = StdInstant::now();
         let resolve: BTreeSet<Ipv4Addr> = state
             .director
@@ -434,14 +462,35 @@ fn main() -> Result<()> {
             .iter()
             .flat_map(|s| s.dests.iter().map(|d| d.addr))
             .collect();
-        std::hint::black_box((&guard, &resolve));
+        std::hint::black_box(&resolve);
         parts.changes.push(changes.len());
         // The change lines, the `reloaded` line and the old table's memory: the reload
         // thread's business.
-        log_tx.send((changes, before, Box::new((old, old_list))))?;
+        log_tx.send((changes, before, Box::new((old, old_guard))))?;
         let t5 = StdInstant::now();
         load.batch(engine.ipvs_mut(), clock());
         let t6 = StdInstant::now();
+        parts.gap.push(t6 - last);
+        last = t6;
+        // Forwarding goes on until the nanny list comes; published as it is (the
+        // supervisor diffs), the old one freed off the worker.
+        let (list, list_time) = loop {
+            while StdInstant::now() < next {
+                std::hint::spin_loop();
+            }
+            next += BATCH_EVERY;
+            load.batch(engine.ipvs_mut(), clock());
+            batches += 1;
+            let now = StdInstant::now();
+            parts.busy_gap = parts.busy_gap.max(now - last);
+            last = now;
+            if let Ok(Err(r)) = rx.try_recv() {
+                break r;
+            }
+        };
+        let old_list = std::mem::replace(&mut nannies, list);
+        log_tx.send((Vec::new(), Default::default(), Box::new(old_list)))?;
+        parts.nanny_build.push(list_time);
         parts.prepare.push(prep_time);
         parts.command.push(t2 - t1);
         parts.guard.push(t3 - t2);
@@ -449,7 +498,6 @@ fn main() -> Result<()> {
         parts.after.push(t5 - t2);
         parts.total.push(t5 - t1);
         parts.applied.push(t2 - t0);
-        parts.gap.push(t6 - last);
     }
     println!(
         "{} reloads, {} and {} changes (B and A); {batches} batches of load, {} new connections \
@@ -473,16 +521,29 @@ fn main() -> Result<()> {
         stat("    State::nannies() and compare", &parts.nannies);
     } else {
         println!("prepared by a reload thread, applied by the worker (daemon::reload):");
-        stat("reload thread: load, model, nanny list", &parts.prepare);
+        stat("reload thread: load, model", &parts.prepare);
+        stat("reload thread, then: nanny list", &parts.nanny_build);
         stat("asked -> applied to engine and maps", &parts.applied);
         stat("worker, total", &parts.total);
         stat(
             "  model swap, State::sync, diff for the log",
             &parts.command,
         );
-        stat("  guard set, nanny list, resolver list", &parts.after);
-        stat("    guard set (steer_set twice)", &parts.guard);
-        stat("    nanny list published", &parts.nannies);
+        stat(
+            "    actual table cloned (for the log's diff)",
+            &parts.w_clone,
+        );
+        stat("    Director::reload_prepared (model swap)", &parts.w_swap);
+        stat(
+            "    State::sync (desired, diff, engine, maps)",
+            &parts.w_sync,
+        );
+        stat("    program::diff for the log", &parts.w_diff);
+        stat("  guard set, resolver list", &parts.after);
+        stat(
+            "    guard set (prepared + sorry entries, compare)",
+            &parts.guard,
+        );
     }
     stat("worst gap between batches across the apply", &parts.gap);
     println!(
@@ -500,6 +561,32 @@ fn main() -> Result<()> {
     breakdown(&args, &path_a, &path_b, &lookup)?;
     services_view(&mut state, &mut engine, steering.as_ref())?;
     Ok(())
+}
+
+/// `daemon::guard_set_from` (private there): `base` plus the steering entries of what only
+/// the engine holds.
+fn guard_set_from(mut base: BTreeSet<Steer>, state: &State) -> BTreeSet<Steer> {
+    let configured = state.director.configured().by_key();
+    let extra: Vec<lvsd::desired::DesiredService> = state
+        .actual()
+        .services
+        .iter()
+        .filter(|s| {
+            configured.get(&s.key).is_none_or(|c| {
+                s.dests
+                    .iter()
+                    .any(|d| !c.dests.iter().any(|x| x.addr == d.addr && x.port == d.port))
+            })
+        })
+        .cloned()
+        .collect();
+    if !extra.is_empty() {
+        base.extend(steer_set(&lvsd::desired::DesiredTable {
+            services: extra,
+            warnings: Vec::new(),
+        }));
+    }
+    base
 }
 
 /// The reload as lvsd's worker ran it before issue 9's fix: everything on the worker.

@@ -481,15 +481,16 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         // A reload or a run-time change may change the services: the guard, the nannies
         // and the neighbours to resolve follow.
         let mut changed = false;
-        // The nanny list of a reload applied in this turn, prepared off the worker.
-        let mut prepared_nannies = None;
+        // A run-time change: the worker builds the nanny list itself.
+        let mut nannies_here = false;
         if reload.swap(false, Ordering::Relaxed) {
             reloader.ask(None);
         }
-        if let Some(applied) = reloader.poll(&mut state, &mut engine, &steering, &mut locals) {
-            changed = true;
-            prepared_nannies = applied.nannies;
-        }
+        let polled = reloader.poll(&mut state, &mut engine, &steering, &mut locals);
+        changed |= polled.applied;
+        // The nanny list of a reload applied, and its file's guard set, built off the worker.
+        let mut prepared_nannies = polled.nannies;
+        let mut prepared_guard = polled.guard;
         // Commands from the control thread, between two batches of frames.
         while let Ok(req) = req_rx.try_recv() {
             if matches!(req.op, server::Op::Reload) {
@@ -508,7 +509,14 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
                     if op.changes_services() {
                         // The table moved on from the reload's: its nanny list is stale.
                         changed = true;
-                        prepared_nannies = None;
+                        nannies_here = true;
+                        if let Some(stale) = prepared_nannies.take() {
+                            reloader.free(Box::new(stale));
+                        }
+                        if let Some(stale) = prepared_guard.take() {
+                            reloader.free(Box::new(stale));
+                        }
+                        reloader.nannies_stale();
                     }
                     let extra = StatusExtra {
                         nannies_running: nannies_running.load(Ordering::Relaxed),
@@ -523,14 +531,18 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
             role = state.director.role();
             sync_link.set_role(engine.ipvs_mut(), role);
         }
+        if let Some(list) = prepared_nannies.take() {
+            // A reload's list, built off the worker: published without comparing (the
+            // supervisor diffs it against the running nannies anyway), the old one freed by
+            // the reload thread.
+            reloader.free(Box::new(nanny_tx.send_replace(list)));
+        }
         if changed {
-            guard.want(guard_set(&state));
-            if let Some(list) = prepared_nannies.take() {
-                // A reload's list, prepared off the worker: published without comparing
-                // (the supervisor diffs it against the running nannies anyway), the old one
-                // freed by the reload thread.
-                reloader.free(Box::new(nanny_tx.send_replace(list)));
-            } else if !opts.no_nannies {
+            guard.want(match prepared_guard.take() {
+                Some(base) => guard_set_from(base, &state),
+                None => guard_set(&state),
+            });
+            if nannies_here && !opts.no_nannies {
                 let list = state.nannies();
                 nanny_tx.send_if_modified(|now| {
                     let differs = *now != list;
@@ -622,6 +634,33 @@ fn guard_set(state: &State) -> BTreeSet<state::Steer> {
     let mut set = state::steer_set(state.director.configured());
     set.extend(state::steer_set(state.actual()));
     set
+}
+
+/// [`guard_set`] right after a reload: `base` is the steering set of the file's table (the
+/// configured table now, built by the reload thread); added are the entries of what only
+/// the engine holds (a sorry server), found without rebuilding the whole set.
+fn guard_set_from(mut base: BTreeSet<state::Steer>, state: &State) -> BTreeSet<state::Steer> {
+    let configured = state.director.configured().by_key();
+    let extra: Vec<crate::desired::DesiredService> = state
+        .actual()
+        .services
+        .iter()
+        .filter(|s| {
+            configured.get(&s.key).is_none_or(|c| {
+                s.dests
+                    .iter()
+                    .any(|d| !c.dests.iter().any(|x| x.addr == d.addr && x.port == d.port))
+            })
+        })
+        .cloned()
+        .collect();
+    if !extra.is_empty() {
+        base.extend(state::steer_set(&crate::desired::DesiredTable {
+            services: extra,
+            warnings: Vec::new(),
+        }));
+    }
+    base
 }
 
 fn want_all(resolver: &mut neigh::Resolver, state: &State) {

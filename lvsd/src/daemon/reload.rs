@@ -29,7 +29,7 @@ use ipvs_core::io::{Steering, Waker};
 use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
-use super::state::{NannySettings, State};
+use super::state::{NannySettings, State, Steer, steer_set};
 use crate::control::api::ReloadView;
 use crate::control::server::{OpError, Reply};
 use crate::desired::DesiredTable;
@@ -45,14 +45,13 @@ pub(super) type ReplyTx = oneshot::Sender<Result<Reply, OpError>>;
 pub(super) struct Prepared {
     /// The model of the new file (every server unchecked; the worker keeps the health).
     director: Director,
-    /// The nannies the new file wants (`None` with `--no-nannies`). After a reload the
-    /// model's configured table is the file's (run-time changes are undone), so this is
-    /// what `State::nannies` will say.
-    nannies: Option<NannyList>,
     /// The engine's firewall-mark rules for the new file.
     rules: Vec<FwmarkRule>,
     /// The floating addresses of the new file.
     floating: BTreeSet<Ipv4Addr>,
+    /// The steering entries of the new file's table: the kernel-side guard's set, but for
+    /// what only the engine holds (sorry servers), which the worker adds.
+    guard: BTreeSet<Steer>,
 }
 
 enum Job {
@@ -69,16 +68,39 @@ enum Job {
     },
 }
 
-/// What an applied reload leaves for the worker loop.
-pub(super) struct Applied {
-    /// The nanny list of the new file, when nannies run.
+/// What the reload thread hands the worker.
+enum Ready {
+    /// A reload to apply, or the reason the file was refused.
+    Reload(Result<Box<Prepared>, String>),
+    /// The nannies the file just applied wants. After a reload the model's configured table
+    /// is the file's (run-time changes are undone), so this is what `State::nannies` would
+    /// say; it is built after the reload was handed over, so that the engine does not wait
+    /// for it.
+    Nannies(NannyList),
+}
+
+/// What [`Reloader::poll`] found.
+#[derive(Default)]
+pub(super) struct Polled {
+    /// A reload was applied: the services changed.
+    pub applied: bool,
+    /// The nanny list of the last reload applied, to publish (none after a run-time change
+    /// made it stale, see [`Reloader::nannies_stale`]).
     pub nannies: Option<NannyList>,
+    /// The steering entries of the file applied (see [`Prepared::guard`]).
+    pub guard: Option<BTreeSet<Steer>>,
 }
 
 /// The worker's handle on the reload thread.
 pub(super) struct Reloader {
     jobs: Option<mpsc::Sender<Job>>,
-    results: mpsc::Receiver<Result<Box<Prepared>, String>>,
+    results: mpsc::Receiver<Ready>,
+    /// Reloads applied whose nanny list has not come yet.
+    awaiting_nannies: usize,
+    /// A run-time change since: those lists are stale.
+    stale_nannies: bool,
+    /// `--no-nannies`: no lists come.
+    no_nannies: bool,
     in_flight: Option<Vec<ReplyTx>>,
     queued: Option<Vec<ReplyTx>>,
     thread: Option<JoinHandle<()>>,
@@ -99,6 +121,7 @@ pub(super) struct Settings {
 impl Reloader {
     /// Starts the reload thread; it wakes the worker through `waker` when a reload is ready.
     pub fn start(settings: Settings, waker: Waker) -> std::io::Result<Reloader> {
+        let no_nannies = settings.no_nannies;
         let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
         let (results_tx, results_rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -107,6 +130,9 @@ impl Reloader {
         Ok(Reloader {
             jobs: Some(jobs_tx),
             results: results_rx,
+            awaiting_nannies: 0,
+            stale_nannies: false,
+            no_nannies,
             in_flight: None,
             queued: None,
             thread: Some(thread),
@@ -132,16 +158,59 @@ impl Reloader {
         }
     }
 
-    /// Applies the reload the thread has prepared, if one is ready. `None` when nothing
-    /// changed (nothing ready, or the file was refused).
+    /// The table changed otherwise (a run-time change) after a reload: the nanny lists of
+    /// the reloads applied so far are stale; the worker publishes its own.
+    pub fn nannies_stale(&mut self) {
+        if self.awaiting_nannies > 0 {
+            self.stale_nannies = true;
+        }
+    }
+
+    /// Applies the reloads the thread has prepared and collects their nanny lists.
     pub fn poll(
         &mut self,
         state: &mut State,
         engine: &mut Engine,
         steering: &Steering,
         locals: &mut BTreeSet<Ipv4Addr>,
-    ) -> Option<Applied> {
-        let result = self.results.try_recv().ok()?;
+    ) -> Polled {
+        let mut out = Polled::default();
+        while let Ok(ready) = self.results.try_recv() {
+            match ready {
+                Ready::Reload(r) => {
+                    if let Some(guard) = self.applied(r, state, engine, steering, locals) {
+                        out.applied = true;
+                        if let Some(old) = out.guard.replace(guard) {
+                            self.free(Box::new(old));
+                        }
+                    }
+                }
+                Ready::Nannies(list) => {
+                    self.awaiting_nannies = self.awaiting_nannies.saturating_sub(1);
+                    let stale = self.stale_nannies;
+                    if self.awaiting_nannies == 0 {
+                        self.stale_nannies = false;
+                    }
+                    if stale {
+                        self.free(Box::new(list));
+                    } else if let Some(old) = out.nannies.replace(list) {
+                        self.free(Box::new(old));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// One prepared reload: applied (its guard set returned), or refused.
+    fn applied(
+        &mut self,
+        result: Result<Box<Prepared>, String>,
+        state: &mut State,
+        engine: &mut Engine,
+        steering: &Steering,
+        locals: &mut BTreeSet<Ipv4Addr>,
+    ) -> Option<BTreeSet<Steer>> {
         let replies = self.in_flight.take().unwrap_or_default();
         if let Some(next) = self.queued.take() {
             self.in_flight = Some(next);
@@ -156,8 +225,15 @@ impl Reloader {
                 return None;
             }
         };
-        match apply(*prepared, state, engine, steering, locals) {
-            Ok((report, applied)) => {
+        // Its nanny list follows (the thread sends it before it prepares the next reload,
+        // so at most one is awaited).
+        if !self.no_nannies {
+            self.awaiting_nannies += 1;
+        }
+        let mut prepared = *prepared;
+        let guard = std::mem::take(&mut prepared.guard);
+        match apply(prepared, state, engine, steering, locals) {
+            Ok(report) => {
                 let Report {
                     changes,
                     before,
@@ -173,13 +249,16 @@ impl Reloader {
                     rules_line,
                     replies,
                 });
-                Some(applied)
+                Some(guard)
             }
             Err(message) => {
                 error!("{message}");
                 for r in replies {
                     let _ = r.send(Err(OpError::BadRequest(message.clone())));
                 }
+                // Not applied: its nanny list is not to be published.
+                self.nannies_stale();
+                self.free(Box::new(guard));
                 None
             }
         }
@@ -226,7 +305,7 @@ fn apply(
     engine: &mut Engine,
     steering: &Steering,
     locals: &mut BTreeSet<Ipv4Addr>,
-) -> Result<(Report, Applied), String> {
+) -> Result<Report, String> {
     let cfg = p.director.config();
     if let Err(e) = super::set_timeouts(engine.ipvs_mut(), cfg) {
         error!("reload: timeouts not changed: {e}");
@@ -273,16 +352,13 @@ fn apply(
             show_rules(&old_rules)
         )
     });
-    Ok((
-        Report {
-            changes,
-            before,
-            old: Box::new(old),
-            sync_changed,
-            rules_line,
-        },
-        Applied { nannies: p.nannies },
-    ))
+    Ok(Report {
+        changes,
+        before,
+        old: Box::new(old),
+        sync_changed,
+        rules_line,
+    })
 }
 
 fn show_rules(rules: &[FwmarkRule]) -> String {
@@ -298,20 +374,28 @@ fn show_rules(rules: &[FwmarkRule]) -> String {
 
 /// The reload thread: prepares reloads and reports applied ones, until the worker drops
 /// its end of the channel.
-fn run(
-    s: &Settings,
-    jobs: &mpsc::Receiver<Job>,
-    results: &mpsc::Sender<Result<Box<Prepared>, String>>,
-    waker: &Waker,
-) {
+fn run(s: &Settings, jobs: &mpsc::Receiver<Job>, results: &mpsc::Sender<Ready>, waker: &Waker) {
     for job in jobs {
         match job {
             Job::Prepare => {
                 let r = prepare(s);
-                if results.send(r).is_err() {
+                // The nanny list is built from a copy of the new model, after the worker
+                // has the reload.
+                let copy = match &r {
+                    Ok(p) if !s.no_nannies => Some(p.director.clone()),
+                    _ => None,
+                };
+                if results.send(Ready::Reload(r)).is_err() {
                     return;
                 }
                 waker.wake();
+                if let Some(director) = copy {
+                    let list = State::new(director, s.nanny.clone()).nannies();
+                    if results.send(Ready::Nannies(list)).is_err() {
+                        return;
+                    }
+                    waker.wake();
+                }
             }
             Job::Free(garbage) => drop(garbage),
             Job::Report {
@@ -364,16 +448,10 @@ fn prepare(s: &Settings) -> Result<Box<Prepared>, String> {
     let rules = super::fwmark_rules(&cfg);
     let floating = super::floating_addresses(&cfg);
     let director = Director::new(&s.file, cfg);
-    let (director, nannies) = if s.no_nannies {
-        (director, None)
-    } else {
-        let st = State::new(director, s.nanny.clone());
-        let list = st.nannies();
-        (st.director, Some(list))
-    };
+    let guard = steer_set(director.configured());
     Ok(Box::new(Prepared {
         director,
-        nannies,
+        guard,
         rules,
         floating,
     }))
