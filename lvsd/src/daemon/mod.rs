@@ -13,12 +13,15 @@
 //!   `poll(2)` until frames arrive, the engine's next deadline, a command (the control
 //!   thread wakes it through the data path's eventfd, [`ipvs_core::io::Waker`]) or
 //!   [`MAX_SLEEP`] (signals, neighbour retries). Between batches of frames it drains
-//!   commands: API requests, nanny verdicts, SIGHUP reloads. Each command changes the model;
-//!   the difference between the model's desired table and the engine is applied at once
-//!   (`state::State::sync`).
+//!   commands: API requests, nanny verdicts, prepared reloads. Each command changes the
+//!   model; the difference between the model's desired table and the engine is applied at
+//!   once (`state::State::sync`).
 //! - **the control thread** runs a single-threaded tokio runtime: the hyper API server on
 //!   the Unix socket (`control::server`) and the nanny supervisor (`supervise`). It never
 //!   touches the engine.
+//! - **the reload thread** (`lvsd-reload`, `daemon::reload`) reads, parses and models
+//!   lvs.cf on SIGHUP and `POST /v1/reload`, so that the worker only applies the result; it
+//!   also logs the change lines and answers the API. It never touches the engine.
 //!
 //! Signals only set flags: SIGTERM/SIGINT stop (nannies are stopped, the socket removed,
 //! the XDP programs detached), SIGHUP reloads the file (a bad file is logged and nothing
