@@ -644,3 +644,82 @@ fn a_reload_brings_and_takes_a_fwmark_service() {
             assert_eq!(t.ok, 10, "web: {t:?}");
         });
 }
+
+// ----- the API's reloads -----
+
+/// Several `POST /v1/reload` at once are all answered (the reloads asked for while one is
+/// prepared are merged into one more), the changes are applied once, and a broken file is
+/// answered 400 with its line while the table in force keeps forwarding.
+#[test]
+fn concurrent_api_reloads_are_all_answered_and_a_broken_file_changes_nothing() {
+    if !privileged("concurrent_api_reloads_are_all_answered_and_a_broken_file_changes_nothing") {
+        return;
+    }
+    Lab::builder().real_servers(Mode::Nat, 2).run(|lab| {
+        let _http = lab.start_http(80).expect("http servers");
+        let cf = |w: u32| {
+            Cf::new("nat")
+                .virtual_(Virtual::http(lab, "wrr").servers(lab, &[1, w]))
+                .render(lab)
+        };
+        let lvsd = start(lab, &cf(1)).expect("lvsd forwards");
+        write_cf(lab, &cf(3)).expect("new file");
+        let answers: Vec<Result<ReloadView, String>> = std::thread::scope(|s| {
+            let calls: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        Client::new(socket_path(lab))
+                            .call::<(), ReloadView>("POST", "/v1/reload", None)
+                            .map_err(|e| e.to_string())
+                    })
+                })
+                .collect();
+            calls
+                .into_iter()
+                .map(|c| c.join().expect("caller thread"))
+                .collect()
+        });
+        let rs1 = lab.addr(lab.real_servers()[1]);
+        let want = format!("-e -t {}:80 -r {rs1}:80 -m -w 3", lab.vip());
+        let mut applied = 0;
+        for a in &answers {
+            let v = a
+                .as_ref()
+                .unwrap_or_else(|e| panic!("every caller answered: {e}"));
+            assert!(
+                v.changes.is_empty() || v.changes == [want.clone()],
+                "{answers:?}"
+            );
+            applied += usize::from(!v.changes.is_empty());
+        }
+        assert_eq!(applied, 1, "the change is applied once: {answers:?}");
+        let log = lvsd.log();
+        assert_eq!(log.matches(&format!("reload: {want}")).count(), 1, "{log}");
+        let t = tests::lvsd::http(
+            lab,
+            C0,
+            &["--to", &format!("{}:80", lab.vip()), "--requests", "40"],
+        )
+        .expect("lab-client");
+        tests::lvsd::assert_split(&t, &[10, 30]);
+
+        // A broken file: 400 with the line, nothing changes.
+        write_cf(
+            lab,
+            "network = nat\nvirtual web {\n    active = 1\n    port = notaport\n}\n",
+        )
+        .expect("break lvs.cf");
+        let e = Client::new(socket_path(lab))
+            .call::<(), ReloadView>("POST", "/v1/reload", None)
+            .expect_err("a broken file is refused");
+        let e = e.to_string();
+        assert!(e.contains("400") && e.contains("lvs.cf:4:"), "{e}");
+        let t = tests::lvsd::http(
+            lab,
+            C0,
+            &["--to", &format!("{}:80", lab.vip()), "--requests", "40"],
+        )
+        .expect("lab-client");
+        tests::lvsd::assert_split(&t, &[10, 30]);
+    });
+}
