@@ -271,6 +271,18 @@ impl Engine {
         &self.cfg
     }
 
+    /// Replaces the firewall-mark rules ([`EngineConfig::fwmark_rules`]), for a reload that
+    /// adds, removes or moves a `fwmark` service. Validated as at construction; on error the
+    /// rules in force stay. The next frame is marked by the new rules.
+    pub fn set_fwmark_rules(&mut self, rules: Vec<FwmarkRule>) -> Result<(), EngineConfigError> {
+        let mut cfg = self.cfg.clone();
+        cfg.fwmark_rules = rules;
+        cfg.validate()?;
+        self.cfg = cfg;
+        self.dirty = true;
+        Ok(())
+    }
+
     /// Drops by reason.
     pub fn drop_counts(&self) -> &DropCounts {
         &self.drops

@@ -30,7 +30,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
 use ipvs_core::types::Protocol;
@@ -43,7 +43,8 @@ pub const TABLE: &str = "lvsd_guard";
 
 /// What the guard thread is asked to do.
 enum Ask {
-    Install(BTreeSet<Steer>),
+    /// Shared with the worker's copy: a big set is neither cloned nor freed on the worker.
+    Install(Arc<BTreeSet<Steer>>),
     Remove,
 }
 
@@ -51,7 +52,7 @@ enum Ask {
 #[derive(Debug)]
 pub struct Guard {
     tx: Option<mpsc::Sender<Ask>>,
-    last: Option<BTreeSet<Steer>>,
+    last: Option<Arc<BTreeSet<Steer>>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -82,12 +83,15 @@ impl Guard {
     /// Asks for the guard to cover `set` (the steering entries of every configured
     /// service); nothing happens when it already does.
     pub fn want(&mut self, set: BTreeSet<Steer>) {
-        if self.last.as_ref() == Some(&set) {
+        if self.last.as_deref() == Some(&set) {
             return;
         }
+        let set = Arc::new(set);
         if let Some(tx) = &self.tx {
-            let _ = tx.send(Ask::Install(set.clone()));
+            let _ = tx.send(Ask::Install(Arc::clone(&set)));
         }
+        // The set replaced is freed by the guard thread, which holds it until it has
+        // installed this one.
         self.last = Some(set);
     }
 
@@ -118,6 +122,9 @@ impl Drop for Guard {
 fn run(rx: &mpsc::Receiver<Ask>) {
     let mut failing: Option<String> = None;
     let mut installed = false;
+    // The last set asked for, kept until the next one comes: the worker then drops its
+    // own reference and this thread frees the set.
+    let mut _held: Option<Ask> = None;
     while let Ok(mut ask) = rx.recv() {
         // Only the latest wish matters.
         while let Ok(next) = rx.try_recv() {
@@ -158,6 +165,7 @@ fn run(rx: &mpsc::Receiver<Ask>) {
                 failing = Some(e);
             }
         }
+        _held = Some(ask);
     }
 }
 

@@ -13,12 +13,15 @@
 //!   `poll(2)` until frames arrive, the engine's next deadline, a command (the control
 //!   thread wakes it through the data path's eventfd, [`ipvs_core::io::Waker`]) or
 //!   [`MAX_SLEEP`] (signals, neighbour retries). Between batches of frames it drains
-//!   commands: API requests, nanny verdicts, SIGHUP reloads. Each command changes the model;
-//!   the difference between the model's desired table and the engine is applied at once
-//!   (`state::State::sync`).
+//!   commands: API requests, nanny verdicts, prepared reloads. Each command changes the
+//!   model; the difference between the model's desired table and the engine is applied at
+//!   once (`state::State::sync`).
 //! - **the control thread** runs a single-threaded tokio runtime: the hyper API server on
 //!   the Unix socket (`control::server`) and the nanny supervisor (`supervise`). It never
 //!   touches the engine.
+//! - **the reload thread** (`lvsd-reload`, `daemon::reload`) reads, parses and models
+//!   lvs.cf on SIGHUP and `POST /v1/reload`, so that the worker only applies the result; it
+//!   also logs the change lines and answers the API. It never touches the engine.
 //!
 //! Signals only set flags: SIGTERM/SIGINT stop (nannies are stopped, the socket removed,
 //! the XDP programs detached), SIGHUP reloads the file (a bad file is logged and nothing
@@ -31,6 +34,7 @@ mod guard;
 mod host;
 mod neigh;
 mod rates;
+mod reload;
 mod report;
 pub mod state;
 pub mod sync;
@@ -355,7 +359,7 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         nodaemon: opts.nodaemon,
         socket: opts.socket.clone(),
     };
-    let mut state = State::new(director, nanny);
+    let mut state = State::new(director, nanny.clone());
     if opts.standby {
         // Programmed and probed, not steered, until pulse says active (PUT /v1/role).
         let _ = state.director.apply(Command::SetRole(Role::Standby));
@@ -384,7 +388,7 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
     let steering = dp.steering().clone();
     // The director's own addresses: answers to its own connections to a NAT real server's
     // service port (nanny's probes) stay with the kernel instead of being taken for replies.
-    let locals: BTreeSet<Ipv4Addr> = engine
+    let mut locals: BTreeSet<Ipv4Addr> = engine
         .config()
         .interfaces
         .iter()
@@ -423,6 +427,18 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
     }
     signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))
         .map_err(DaemonError::Signals)?;
+
+    // Reloads are read and prepared by a thread of their own; the worker applies them.
+    let mut reloader = reload::Reloader::start(
+        reload::Settings {
+            path: opts.config.clone(),
+            file: file.clone(),
+            nanny: nanny.clone(),
+            no_nannies: opts.no_nannies,
+        },
+        dp.waker(),
+    )
+    .map_err(DaemonError::Thread)?;
 
     let listener = bind_socket(&opts.socket)?;
     let (req_tx, req_rx) = mpsc::sync_channel::<WorkerRequest>(server::QUEUE);
@@ -487,12 +503,23 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         // A reload or a run-time change may change the services: the guard, the nannies
         // and the neighbours to resolve follow.
         let mut changed = false;
+        // A run-time change: the worker builds the nanny list itself.
+        let mut nannies_here = false;
         if reload.swap(false, Ordering::Relaxed) {
-            changed = true;
-            let _ = reload_config(opts, &mut state, &mut engine, &steering);
+            reloader.ask(None);
         }
+        let polled = reloader.poll(&mut state, &mut engine, &steering, &mut locals);
+        changed |= polled.applied;
+        // The nanny list of a reload applied, and its file's guard set, built off the worker.
+        let mut prepared_nannies = polled.nannies;
+        let mut prepared_guard = polled.guard;
         // Commands from the control thread, between two batches of frames.
         while let Ok(req) = req_rx.try_recv() {
+            if matches!(req.op, server::Op::Reload) {
+                // Answered by the reload thread once the reload is applied (or refused).
+                reloader.ask(Some(req.reply));
+                continue;
+            }
             let answer = match req.op {
                 server::Op::Sync => {
                     Ok(server::Reply::Sync(Box::new(sync_link.view(engine.ipvs()))))
@@ -500,14 +527,19 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
                 server::Op::Connections => Ok(server::Reply::Connections(Box::new(
                     state.connections(&engine, clock()),
                 ))),
-                server::Op::Reload => {
-                    changed = true;
-                    reload_config(opts, &mut state, &mut engine, &steering)
-                        .map(server::Reply::Reload)
-                        .map_err(OpError::BadRequest)
-                }
                 op => {
-                    changed |= op.changes_services();
+                    if op.changes_services() {
+                        // The table moved on from the reload's: its nanny list is stale.
+                        changed = true;
+                        nannies_here = true;
+                        if let Some(stale) = prepared_nannies.take() {
+                            reloader.free(Box::new(stale));
+                        }
+                        if let Some(stale) = prepared_guard.take() {
+                            reloader.free(Box::new(stale));
+                        }
+                        reloader.nannies_stale();
+                    }
                     let extra = StatusExtra {
                         nannies_running: nannies_running.load(Ordering::Relaxed),
                         api_errors: counters.errors.load(Ordering::Relaxed),
@@ -521,9 +553,18 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
             role = state.director.role();
             sync_link.set_role(engine.ipvs_mut(), role);
         }
+        if let Some(list) = prepared_nannies.take() {
+            // A reload's list, built off the worker: published without comparing (the
+            // supervisor diffs it against the running nannies anyway), the old one freed by
+            // the reload thread.
+            reloader.free(Box::new(nanny_tx.send_replace(list)));
+        }
         if changed {
-            guard.want(guard_set(&state));
-            if !opts.no_nannies {
+            guard.want(match prepared_guard.take() {
+                Some(base) => guard_set_from(base, &state),
+                None => guard_set(&state),
+            });
+            if nannies_here && !opts.no_nannies {
                 let list = state.nannies();
                 nanny_tx.send_if_modified(|now| {
                     let differs = *now != list;
@@ -591,6 +632,7 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         Err(e) => error!("lvsd: shutting down: {e}; stopping nannies"),
     }
     // Refuse what is still queued, stop the control thread (it stops the nannies).
+    reloader.shutdown();
     let _ = stop_tx.send(true);
     drop(nanny_tx);
     while let Ok(req) = req_rx.try_recv() {
@@ -616,6 +658,33 @@ fn guard_set(state: &State) -> BTreeSet<state::Steer> {
     let mut set = state::steer_set(state.director.configured());
     set.extend(state::steer_set(state.actual()));
     set
+}
+
+/// [`guard_set`] right after a reload: `base` is the steering set of the file's table (the
+/// configured table now, built by the reload thread); added are the entries of what only
+/// the engine holds (a sorry server), found without rebuilding the whole set.
+fn guard_set_from(mut base: BTreeSet<state::Steer>, state: &State) -> BTreeSet<state::Steer> {
+    let configured = state.director.configured().by_key();
+    let extra: Vec<crate::desired::DesiredService> = state
+        .actual()
+        .services
+        .iter()
+        .filter(|s| {
+            configured.get(&s.key).is_none_or(|c| {
+                s.dests
+                    .iter()
+                    .any(|d| !c.dests.iter().any(|x| x.addr == d.addr && x.port == d.port))
+            })
+        })
+        .cloned()
+        .collect();
+    if !extra.is_empty() {
+        base.extend(state::steer_set(&crate::desired::DesiredTable {
+            services: extra,
+            warnings: Vec::new(),
+        }));
+    }
+    base
 }
 
 fn want_all(resolver: &mut neigh::Resolver, state: &State) {
@@ -702,53 +771,6 @@ fn fwmark_rules(cfg: &Config) -> Vec<FwmarkRule> {
             })
         })
         .collect()
-}
-
-/// SIGHUP: re-reads the file and hands it to the model as a command; the difference is
-/// applied. A bad file is logged and nothing running changes.
-fn reload_config(
-    opts: &Options,
-    state: &mut State,
-    engine: &mut Engine,
-    steering: &ipvs_core::io::Steering,
-) -> Result<crate::control::api::ReloadView, String> {
-    let file = opts.config.display().to_string();
-    info!("rereading configuration file {file}");
-    let cfg = match lvscf::load(&opts.config, &SystemLookup::default()) {
-        Ok(cfg) => cfg,
-        Err(e) => {
-            error!("reload refused, the running table is unchanged: {e}");
-            return Err(format!(
-                "reload refused, the running table is unchanged: {e}"
-            ));
-        }
-    };
-    if let Err(e) = set_timeouts(engine.ipvs_mut(), &cfg) {
-        error!("reload: timeouts not changed: {e}");
-    }
-    let sync_changed = sync::changed_keywords(&state.director.config().global, &cfg.global);
-    let before = state.actual().clone();
-    if let Err(e) = state.command(Command::Reload(Box::new(cfg)), engine, Some(steering)) {
-        error!("reload refused: {e}");
-        return Err(format!("reload refused: {e}"));
-    }
-    let changes: Vec<String> = crate::program::diff(&before, state.actual())
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    for c in &changes {
-        info!(change = %c, "reload: {c}");
-    }
-    info!(changes = changes.len(), "reloaded {file}");
-    if !sync_changed.is_empty() {
-        warn!(
-            keywords = %sync_changed.join(","),
-            "reload: connection sync keeps its settings from lvsd's start; the change to {} \
-             takes effect when lvsd (pulse) restarts",
-            sync_changed.join(", ")
-        );
-    }
-    Ok(crate::control::api::ReloadView { changes })
 }
 
 /// A secret seed for the connection hash and the random schedulers.

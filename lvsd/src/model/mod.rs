@@ -71,6 +71,11 @@ pub enum Command {
     },
     /// A new configuration (SIGHUP).
     Reload(Box<Config>),
+    /// A new configuration whose model was built off the worker thread
+    /// ([`Director::new`] for the new file, the costly part of [`Command::Reload`] on a big
+    /// table): as `Reload`, the health of every server still configured and the role carry
+    /// over, run-time changes are undone.
+    ReloadPrepared(Box<Director>),
     /// pulse switches the director between active and standby.
     SetRole(Role),
     /// `-A`: a new virtual service (run time; [`runtime`]).
@@ -221,14 +226,10 @@ impl Director {
                 patch,
             } => self.set_server(service, server, patch),
             Command::Reload(config) => {
-                self.reload(*config);
-                let undone = std::mem::take(&mut self.runtime);
-                Ok(if undone > 0 {
-                    vec![Event::RuntimeUndone(undone)]
-                } else {
-                    Vec::new()
-                })
+                let next = Director::new(&self.file, *config);
+                Ok(self.adopt(next))
             }
+            Command::ReloadPrepared(next) => Ok(self.reload_prepared(*next).0),
             Command::AddService(spec) => self.add_service(spec),
             Command::EditService(spec) => self.edit_service(spec),
             Command::DeleteService(id) => self.delete_service(id),
@@ -309,9 +310,32 @@ impl Director {
         Ok(events)
     }
 
-    fn reload(&mut self, config: Config) {
-        let base = desired_table(&self.file, &config);
-        let still: std::collections::BTreeSet<(ServiceKey, SocketAddrV4)> = base
+    /// [`Command::ReloadPrepared`], returning also a director that holds the configuration
+    /// and table replaced, so that the caller frees them where it costs nothing (lvsd's
+    /// reload thread, not its worker).
+    pub fn reload_prepared(&mut self, mut next: Director) -> (Vec<Event>, Director) {
+        let events = self.adopt_health(&next);
+        std::mem::swap(&mut self.config, &mut next.config);
+        std::mem::swap(&mut self.base, &mut next.base);
+        std::mem::swap(&mut self.sorry, &mut next.sorry);
+        (events, next)
+    }
+
+    /// Takes `next`'s configuration, table and sorry servers (a reload); keeps the file name,
+    /// the role and the health of the servers `next` still has.
+    fn adopt(&mut self, next: Director) -> Vec<Event> {
+        let events = self.adopt_health(&next);
+        self.sorry = next.sorry;
+        self.config = next.config;
+        self.base = next.base;
+        events
+    }
+
+    /// The health of the servers `next` no longer has is forgotten; run-time changes are
+    /// undone (counted in the event).
+    fn adopt_health(&mut self, next: &Director) -> Vec<Event> {
+        let still: std::collections::BTreeSet<(ServiceKey, SocketAddrV4)> = next
+            .base
             .services
             .iter()
             .flat_map(|s| {
@@ -321,9 +345,12 @@ impl Director {
             })
             .collect();
         self.health.retain(|k, _| still.contains(k));
-        self.sorry = sorry_table(&config, &base);
-        self.config = config;
-        self.base = base;
+        let undone = std::mem::take(&mut self.runtime);
+        if undone > 0 {
+            vec![Event::RuntimeUndone(undone)]
+        } else {
+            Vec::new()
+        }
     }
 
     /// Whether service `key`'s sorry server is in the desired table.
@@ -578,5 +605,25 @@ mod tests {
             dests,
             [SocketAddrV4::new(Ipv4Addr::new(198, 19, 0, 12), 8080)]
         );
+    }
+
+    #[test]
+    fn a_prepared_reload_is_the_same_as_a_reload_and_hands_back_the_old_table() {
+        let text = CF.replace("weight = 3", "weight = 5");
+        let cfg = parse_str("lvs.cf", &text, &StaticLookup::default()).expect("valid");
+        let mut plain = director(CF);
+        set(&mut plain, 12, Some(ServerState::Down), None);
+        let mut prepared = plain.clone();
+        let a = plain
+            .apply(Command::Reload(Box::new(cfg.clone())))
+            .expect("reload");
+        let (b, old) = prepared.reload_prepared(Director::new("lvs.cf", cfg));
+        assert_eq!(a, b);
+        assert_eq!(plain.desired(), prepared.desired());
+        // b is still held down; a has its new weight.
+        assert_eq!(weights(&prepared), [(11, 5)]);
+        assert_eq!(prepared.health(&web(), rs(12)).state, ServerState::Down);
+        // The director handed back holds the replaced configuration.
+        assert_eq!(old.configured().services[0].dests[0].weight, 3);
     }
 }

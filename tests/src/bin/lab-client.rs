@@ -3,9 +3,15 @@
 //! ```text
 //! lab-client --to ADDR:PORT [--requests 1] [--keep-alive] [--timeout-ms 2000]
 //!            [--path /] [--interval-ms 0] [--deadline-s 60] [--bulk BYTES] [--verbose]
+//!            [--until-file PATH]
 //! ```
 //!
 //! Makes `--requests` sequential GETs, each on a new connection unless `--keep-alive`.
+//! With `--until-file PATH` it stops early, after the request during which `PATH` appeared
+//! (load that runs while a test does something else; `--requests` and `--deadline-s` still
+//! bound it, and a deadline reached before the file appeared fails the remaining requests).
+//! The output ends with `{"connects":N}`: TCP connections opened (1 for a keep-alive run
+//! whose connection was never lost).
 //! Every request is bounded by `--timeout-ms` (connect and each read/write), the whole run by
 //! `--deadline-s`. With `--bulk N` each request is `GET /bulk?bytes=N` and the body is counted
 //! and checked against the pattern. Prints the tally (`tests::tools::tally`) on stdout; with
@@ -23,7 +29,7 @@ use tests::tools::tally::Tally;
 
 const USAGE: &str = "usage: lab-client --to ADDR:PORT [--requests N] [--keep-alive] \
                      [--timeout-ms N] [--path P] [--interval-ms N] [--deadline-s N] \
-                     [--bulk BYTES] [--verbose]";
+                     [--bulk BYTES] [--verbose] [--until-file PATH]";
 
 /// Upper bound on `--requests`.
 const MAX_REQUESTS: u64 = 1_000_000;
@@ -39,6 +45,7 @@ struct Config {
     deadline: Duration,
     bulk: Option<u64>,
     verbose: bool,
+    until: Option<std::path::PathBuf>,
 }
 
 fn parse() -> Result<Config, ArgError> {
@@ -57,6 +64,7 @@ fn parse() -> Result<Config, ArgError> {
         deadline: Duration::from_secs(a.or("--deadline-s", 60)?),
         bulk,
         verbose: a.flag("--verbose"),
+        until: a.opt("--until-file")?,
     };
     a.finish()?;
     if c.requests > MAX_REQUESTS {
@@ -87,7 +95,11 @@ fn main() -> ExitCode {
     let start = Instant::now();
     let mut tally = Tally::default();
     let mut conn: Option<BufReader<TcpStream>> = None;
+    let mut connects: u64 = 0;
     for i in 0..cfg.requests {
+        if cfg.until.as_ref().is_some_and(|p| p.exists()) {
+            break;
+        }
         if start.elapsed() >= cfg.deadline {
             for j in i..cfg.requests {
                 tally.fail(format!(
@@ -101,7 +113,7 @@ fn main() -> ExitCode {
             std::thread::sleep(cfg.interval);
         }
         let t0 = Instant::now();
-        match request(&cfg, &mut conn) {
+        match request(&cfg, &mut conn, &mut connects) {
             Ok(a) => {
                 if cfg.verbose {
                     println!(
@@ -134,18 +146,29 @@ fn main() -> ExitCode {
         }
     }
     print!("{}", tally.render());
+    println!("{{\"connects\":{connects}}}");
     let _ = io::stdout().flush();
-    if tally.failed == 0 && tally.ok == cfg.requests {
+    let all = if cfg.until.is_some() {
+        tally.total
+    } else {
+        cfg.requests
+    };
+    if tally.failed == 0 && tally.ok == all {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     }
 }
 
-fn request(cfg: &Config, conn: &mut Option<BufReader<TcpStream>>) -> io::Result<Answer> {
+fn request(
+    cfg: &Config,
+    conn: &mut Option<BufReader<TcpStream>>,
+    connects: &mut u64,
+) -> io::Result<Answer> {
     let r = match conn {
         Some(r) => r,
         None => {
+            *connects += 1;
             let s = TcpStream::connect_timeout(&cfg.to, cfg.timeout)?;
             s.set_read_timeout(Some(cfg.timeout))?;
             s.set_write_timeout(Some(cfg.timeout))?;
