@@ -452,7 +452,7 @@ fn demo(lab: &Lab, cfg: &Config, opts: &Opts, clock: Clock) -> Result<bool, Stri
                 return Err("director 1 never showed the download's connection".to_owned());
             }
         }
-        progress.draw("director 0 active");
+        progress.draw("d0 active");
         std::thread::sleep(POLL);
     }
 
@@ -486,20 +486,20 @@ fn demo(lab: &Lab, cfg: &Config, opts: &Opts, clock: Clock) -> Result<bool, Stri
                 t.as_secs_f64()
             ));
         }
-        if answered.is_none() {
-            if let Some(t) = traffic.first_ok_after(killed) {
-                let d = t - killed;
-                answered = Some(d);
-                after_end = Some(Instant::now() + after);
-                progress.note(&format!(
-                    "requests answered again {:.2} s after the kill",
-                    d.as_secs_f64()
-                ));
-            }
+        if answered.is_none()
+            && let Some(t) = traffic.first_ok_after(killed)
+        {
+            let d = t - killed;
+            answered = Some(d);
+            after_end = Some(Instant::now() + after);
+            progress.note(&format!(
+                "requests answered again {:.2} s after the kill",
+                d.as_secs_f64()
+            ));
         }
         let state = match took {
-            Some(_) => "director 1 ACTIVE",
-            None => "director 0 dead, director 1 waits out deadtime",
+            Some(_) => "d1 ACTIVE",
+            None => "d0 DEAD",
         };
         progress.draw(state);
         if took.is_some() && after_end.is_some_and(|e| Instant::now() >= e) {
@@ -676,13 +676,6 @@ impl Download<'_> {
             .unwrap_or(0)
     }
 
-    /// The real server that answered.
-    fn server(&self) -> Option<String> {
-        self.log()
-            .lines()
-            .find_map(|l| Some(l.strip_prefix("started server=")?.trim().to_owned()))
-    }
-
     fn finish(&self, within: Duration) -> Result<Stream, String> {
         let mut p = self.proc.lock().map_err(|_| "download lock")?;
         wait("the download ends", within, || p.exited().is_some())?;
@@ -857,6 +850,22 @@ fn request(to: SocketAddr) -> std::io::Result<String> {
         .ok_or_else(|| std::io::Error::other("not lab-http's answer"))
 }
 
+/// The terminal's width (`stty size` on /dev/tty), 80 when unknown.
+fn columns() -> usize {
+    std::fs::File::open("/dev/tty")
+        .ok()
+        .and_then(|tty| Command::new("stty").arg("size").stdin(tty).output().ok())
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()
+        })
+        .filter(|&c| c > 20)
+        .unwrap_or(80)
+}
+
 /// The progress line: refreshed in place on a terminal, a line every 2 s otherwise.
 struct Progress<'a> {
     clock: Clock,
@@ -865,6 +874,8 @@ struct Progress<'a> {
     want: u64,
     tty: bool,
     drawn: bool,
+    /// The terminal's width.
+    cols: usize,
     last_draw: Option<Instant>,
     last_plain: Option<Instant>,
 }
@@ -878,6 +889,7 @@ impl<'a> Progress<'a> {
             want,
             tty: std::io::stdout().is_terminal(),
             drawn: false,
+            cols: columns(),
             last_draw: None,
             last_plain: None,
         }
@@ -891,16 +903,15 @@ impl<'a> Progress<'a> {
             .names
             .iter()
             .zip(&t.per_server)
-            .map(|(n, c)| format!("{n} {c:>4}"))
+            .map(|(n, c)| format!("{n} {c:>3}"))
             .collect();
         format!(
-            "{} {} | failed {:>3} | download {:5.1}/{:.0} MiB ({}) | {state}",
+            "{} {state:<9} | {} | failed {} | download {:4.1}/{:.0} MiB",
             self.clock.stamp(),
-            servers.join("  "),
+            servers.join(" "),
             t.failed,
             mib(self.stream.bytes()),
             mib(self.want),
-            self.stream.server().unwrap_or_default()
         )
     }
 
@@ -911,6 +922,8 @@ impl<'a> Progress<'a> {
         self.last_draw = Some(Instant::now());
         let line = self.line(state);
         if self.tty {
+            // Cut to the terminal's width: a wrapped line would not redraw in place.
+            let line: String = line.chars().take(self.cols.saturating_sub(1)).collect();
             print!("\r\x1b[K{line}");
             self.drawn = true;
         } else if self
