@@ -194,6 +194,10 @@ fn main() -> ExitCode {
         .active_virtuals()
         .next()
         .map_or(0, |v| v.active_servers().count());
+    if stopped() {
+        eprintln!("lab-demo: interrupted");
+        return ExitCode::FAILURE;
+    }
     println!();
     clock.say("building the lab: network namespaces for a client, two directors, the real servers, a switch");
     let lab = match Lab::builder()
@@ -906,7 +910,7 @@ impl<'a> Progress<'a> {
             .map(|(n, c)| format!("{n} {c:>3}"))
             .collect();
         format!(
-            "{} {state:<9} | {} | failed {} | download {:4.1}/{:.0} MiB",
+            "{} {state:<9}  {}  failed {}  download {:.1}/{:.0} MiB",
             self.clock.stamp(),
             servers.join(" "),
             t.failed,
