@@ -39,6 +39,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use lvsd::control::api::EventsView;
 use lvsd::lvscf::{Config, SystemLookup};
 use nix::sched::CloneFlags;
 use nix::sys::signal::{SigSet, Signal};
@@ -526,8 +527,15 @@ fn demo(lab: &Lab, cfg: &Config, opts: &Opts, clock: Clock) -> Result<bool, Stri
     let report = stream.finish(Duration::from_secs(60))?;
     let role1 = status(lab, D1).map(|s| s.role.to_string());
     let streams1 = sync(lab, D1).is_some_and(|v| v.streaming);
+    let why = tests::pair::client(lab, D1)
+        .call::<(), EventsView>("GET", "/v1/events", None)
+        .ok()
+        .and_then(|e| e.last_takeover)
+        .map_or(String::new(), |t| {
+            format!("; its last takeover (GET /v1/events): {:?}", t.text)
+        });
     clock.say(&format!(
-        "director 1's lvsd: role {}, {} sync",
+        "director 1's lvsd: role {}, {} sync{why}",
         role1.as_deref().unwrap_or("?"),
         if streams1 {
             "streams"
