@@ -461,7 +461,11 @@ fn demo(lab: &Lab, cfg: &Config, opts: &Opts, clock: Clock) -> Result<bool, Stri
         std::thread::sleep(POLL);
     }
 
-    // The kill.
+    // The kill, of the director that alone holds the VIP (a false takeover under load
+    // would have been resolved by now: the primary wins).
+    wait("director 0 alone holds the VIP", TAKEOVER_LIMIT, || {
+        only(lab, D0)
+    })?;
     let lvsd = children(p0.pid())
         .into_iter()
         .find(|c| comm(*c).as_deref() == Some("lvsd"))
