@@ -129,9 +129,12 @@ fn quick_demo_shows_the_takeover_and_the_surviving_connection() {
         .split("the story in the daemons' logs")
         .nth(1)
         .expect("the story is printed");
-    assert!(story.contains("director 1"), "{story}");
-    assert!(story.contains("activating"), "{story}");
-    assert!(story.contains("floating address added"), "{story}");
+    assert!(story.contains("d1 pulse  partner dead after"), "{story}");
+    assert!(
+        story.contains("d1 pulse  floating address added vip=198.18.0.10"),
+        "{story}"
+    );
+    assert!(story.contains("d1 lvsd   lvsd is now active"), "{story}");
     assert!(
         namespaces(&format!("lvs-{pid}-")).is_empty(),
         "the demo left namespaces behind"

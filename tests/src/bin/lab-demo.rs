@@ -220,10 +220,7 @@ fn main() -> ExitCode {
     }));
     let result = match result {
         Ok(r) => r,
-        Err(_) => {
-            lab.dump_logs();
-            Err("the demo panicked (the logs are above)".to_owned())
-        }
+        Err(_) => Err("the demo panicked (the logs are above)".to_owned()),
     };
     if result.is_err() && !stopped() {
         lab.dump_logs();
@@ -549,7 +546,10 @@ fn demo(lab: &Lab, cfg: &Config, opts: &Opts, clock: Clock) -> Result<bool, Stri
     ));
 
     println!();
-    clock.say("the story in the daemons' logs (pulse, and the lvsd each pulse runs):");
+    clock.say(
+        "the story in the daemons' logs (d0, d1: the directors' pulse and the lvsd it runs; \
+         times on the demo's clock):",
+    );
     story(lab, clock, killed_unix);
 
     let took = took.unwrap_or_default();
@@ -1084,6 +1084,11 @@ fn terse(text: &str) -> String {
         "syncd_id=",
         "ms=",
         "pid=",
+        "service=",
+        "rs=",
+        "weight=",
+        "role=",
+        "table=",
     ];
     text.split(' ')
         .filter(|w| !NOISE.iter().any(|n| w.starts_with(n)))
@@ -1100,9 +1105,11 @@ fn interesting(text: &str) -> bool {
         "partner",
         "floating address",
         "gratuitous",
-        "role set",
+        "lvsd is now",
         "connection sync",
         "forwarding",
+        "real server",
+        "kernel-side guard",
         "WARN",
         "ERROR",
     ];
