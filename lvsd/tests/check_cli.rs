@@ -40,6 +40,13 @@ const GOLDEN: &[(&str, &str)] = &[
          -a -t 198.18.0.10:80 -r 198.19.0.12:8081 -m -w 1\n",
     ),
     (
+        "demo.cf",
+        "-A -t 198.18.0.10:80 -s rr\n\
+         -a -t 198.18.0.10:80 -r 198.19.0.11:80 -m -w 1\n\
+         -a -t 198.18.0.10:80 -r 198.19.0.12:80 -m -w 1\n\
+         -a -t 198.18.0.10:80 -r 198.19.0.13:80 -m -w 1\n",
+    ),
+    (
         "direct-routing.cf",
         "-A -t 198.18.0.20:80 -s wrr\n\
          -a -t 198.18.0.20:80 -r 198.18.1.21:80 -g -w 3\n\
@@ -280,15 +287,4 @@ fn test_start_prints_interfaces_table_and_nanny_lines_and_touches_nothing() {
         !std::path::Path::new("/nonexistent/dir").exists(),
         "nothing was created"
     );
-}
-
-#[test]
-fn lvsadm_is_not_implemented() {
-    let out = Command::new(env!("CARGO_BIN_EXE_lvsadm"))
-        .args(["-c", "/etc/sysconfig/ha/lvs.cf"])
-        .output()
-        .expect("lvsadm runs");
-    assert_eq!(out.status.code(), Some(1));
-    assert!(out.stdout.is_empty());
-    assert!(text(&out.stderr).starts_with("lvsadm: not implemented yet"));
 }

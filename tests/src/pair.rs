@@ -72,7 +72,8 @@ pub fn start_pulse<'l>(lab: &'l Lab, director: Role, cf: &Path, extra: &[&str]) 
     lab.spawn(director, &argv).expect("pulse starts")
 }
 
-fn client(lab: &Lab, director: Role) -> Client {
+/// A client of `director`'s lvsd (2 s timeout), for the calls without a helper here.
+pub fn client(lab: &Lab, director: Role) -> Client {
     Client::new(socket(lab, director)).timeout(Duration::from_secs(2))
 }
 
