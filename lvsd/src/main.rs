@@ -118,6 +118,11 @@ fn daemon(args: &Args) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("lvsd: {e}");
+            if let lvsd::daemon::DaemonError::Io(io) = &e
+                && let Some(hint) = io.kernel_hint()
+            {
+                tracing::error!("lvsd: {hint}");
+            }
             ExitCode::from(1)
         }
     }

@@ -712,17 +712,17 @@ impl Daemon {
                     }
                 }
                 Action::Activate { reason } => {
-                    tracing::info!("{reason}");
+                    tracing::info!(role = "active", "{reason}");
                     self.take_over(&reason);
                     self.notifier.status(&format!("active: {reason}"));
                 }
                 Action::Deactivate { reason } => {
-                    tracing::info!("{reason}");
+                    tracing::info!(role = "standby", "{reason}");
                     self.release(&reason);
                     self.notifier.status(&format!("standby: {reason}"));
                 }
                 Action::Reannounce { reason } => {
-                    tracing::info!("{reason}");
+                    tracing::info!(role = "active", "{reason}");
                     run_cmd("active_cmd", self.active_cmd.as_deref());
                     self.send_arps();
                 }
@@ -889,6 +889,8 @@ fn announce(
     current: &AtomicU64,
 ) {
     let once = send_arp::Announce { count: 1, ..plan };
+    tracing::info!(%ip, ifname, count = plan.count,
+        "sending gratuitous ARPs for {ip} on {ifname}: {}, {:?} apart", plan.count, plan.interval);
     for n in 0..plan.count {
         if n > 0 {
             std::thread::sleep(plan.interval);

@@ -133,6 +133,9 @@ pub struct Machine {
     shut_down: bool,
     /// When the dead timer started counting (last partner heartbeat, or start-up).
     quiet_since: Instant,
+    /// Whether a heartbeat of the partner was ever accepted (the journal says "dead" only
+    /// of a partner that was heard).
+    heard: bool,
     next_send: Instant,
     need_by: Instant,
 }
@@ -156,6 +159,7 @@ impl Machine {
             child_fail: false,
             shut_down: false,
             quiet_since: now,
+            heard: false,
             next_send: now + settings.keepalive,
             need_by: now + settings.deadtime,
             settings,
@@ -210,6 +214,7 @@ impl Machine {
             return out;
         }
         self.quiet_since = now;
+        self.heard = true;
         self.need_by = now + self.settings.deadtime;
         match state {
             PeerState::Active => {
@@ -255,10 +260,14 @@ impl Machine {
         if now >= self.need_by {
             self.need_by = now + self.settings.deadtime;
             if !self.active && !self.is_latched() {
-                let reason = format!(
-                    "partner dead after {} s: activating",
-                    secs(now - self.quiet_since)
-                );
+                let silence = secs(now - self.quiet_since);
+                let reason = if self.heard {
+                    format!("partner dead after {silence} s: activating")
+                } else if self.settings.send_heartbeats {
+                    format!("no heartbeat from the partner in {silence} s since start: activating")
+                } else {
+                    "no partner configured: activating".to_owned()
+                };
                 self.activate(now, &reason, &mut out);
             }
         }

@@ -383,8 +383,20 @@ fn lone_primary_sends_nothing_and_activates_after_deadtime() {
     assert_eq!(
         m.handle_timeout(t(300)),
         vec![Action::Activate {
-            reason: "partner dead after 0.3 s: activating".into()
+            reason: "no partner configured: activating".into()
         }]
+    );
+}
+
+#[test]
+fn a_partner_never_heard_is_not_called_dead() {
+    let (mut m, _) = Machine::new(settings(Role::Backup), t(0)).expect("valid");
+    for ms in [100, 200] {
+        m.handle_timeout(t(ms));
+    }
+    assert_eq!(
+        activate_reason(&m.handle_timeout(t(300))),
+        Some("no heartbeat from the partner in 0.3 s since start: activating")
     );
 }
 

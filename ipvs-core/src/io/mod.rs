@@ -162,6 +162,37 @@ pub enum IoError {
     Config(String),
 }
 
+impl IoError {
+    /// What the kernel lacks (or the process may not do), when the error says so: an
+    /// operator's next step rather than an errno. `None` for other errors.
+    pub fn kernel_hint(&self) -> Option<&'static str> {
+        let errno = match self {
+            IoError::Xsk { source, .. }
+            | IoError::Sys { source, .. }
+            | IoError::Attach { source, .. } => source.raw_os_error()?,
+            _ => return None,
+        };
+        Some(match (self, errno) {
+            (_, libc::EPERM | libc::EACCES) => {
+                "not permitted: lvsd needs CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF (run it as \
+                 root or with the capabilities of systemd/lvsd.service)"
+            }
+            (_, libc::ENOSYS) => {
+                "this kernel has no bpf() system call: lvsd needs CONFIG_BPF_SYSCALL=y"
+            }
+            (IoError::Xsk { .. }, libc::EAFNOSUPPORT) => {
+                "this kernel has no AF_XDP sockets: lvsd needs CONFIG_XDP_SOCKETS=y (Linux 5.4 \
+                 or later)"
+            }
+            (IoError::Attach { .. }, libc::EINVAL | libc::EOPNOTSUPP) => {
+                "this kernel cannot attach XDP programs through BPF links: lvsd needs Linux 5.9 \
+                 or later with XDP (CONFIG_BPF_SYSCALL, CONFIG_XDP_SOCKETS)"
+            }
+            _ => return None,
+        })
+    }
+}
+
 // The worker owns a `Datapath` (moved into its thread); the control plane shares `Steering`.
 const _: () = {
     const fn send<T: Send>() {}
@@ -169,3 +200,33 @@ const _: () = {
     send::<Datapath>();
     send_sync::<Steering>();
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_hints_name_what_is_missing() {
+        let xsk = |errno| IoError::Xsk {
+            ifname: "eth0".into(),
+            queue: 0,
+            source: io::Error::from_raw_os_error(errno),
+        };
+        let hint = |e: IoError| e.kernel_hint().unwrap_or_default();
+        assert!(hint(xsk(libc::EAFNOSUPPORT)).contains("CONFIG_XDP_SOCKETS"));
+        assert!(hint(xsk(libc::EPERM)).contains("CAP_BPF"));
+        let attach = IoError::Attach {
+            ifname: "eth0".into(),
+            mode: XdpMode::Native,
+            source: io::Error::from_raw_os_error(libc::EOPNOTSUPP),
+        };
+        assert!(hint(attach).contains("Linux 5.9"));
+        let sys = IoError::Sys {
+            op: "bpf(BPF_PROG_LOAD)",
+            source: io::Error::from_raw_os_error(libc::ENOSYS),
+        };
+        assert!(hint(sys).contains("CONFIG_BPF_SYSCALL"));
+        assert_eq!(xsk(libc::EBUSY).kernel_hint(), None);
+        assert_eq!(IoError::Config("x".into()).kernel_hint(), None);
+    }
+}
