@@ -113,7 +113,7 @@ fn daemon(args: &Args) -> ExitCode {
         };
     }
     let level = if args.verbose { "debug" } else { "info" };
-    lvsd::systemd::init_logging("lvsd", "RUST_LOG", level);
+    lvsd::systemd::init_logging("lvsd", "RUST_LOG", level, false);
     match lvsd::daemon::run(&opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

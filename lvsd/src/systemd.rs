@@ -41,8 +41,10 @@ pub fn stderr_is_journal() -> bool {
 
 /// Installs the global subscriber: the journal when stderr goes there and the journal's
 /// socket answers, stderr lines otherwise. `filter` is used when `env_var` (`RUST_LOG`,
-/// `NANNY_LOG`) is unset or invalid.
-pub fn init_logging(ident: &str, env_var: &str, filter: &str) {
+/// `NANNY_LOG`) is unset or invalid. `with_target` prefixes stderr lines with the module
+/// (`pulse::daemon:`), which tells pulse's lines from those of the lvsd it runs when both
+/// share one stderr.
+pub fn init_logging(ident: &str, env_var: &str, filter: &str, with_target: bool) {
     let filter = EnvFilter::try_from_env(env_var).unwrap_or_else(|_| EnvFilter::new(filter));
     let journal = if stderr_is_journal() {
         match tracing_journald::layer() {
@@ -69,7 +71,7 @@ pub fn init_logging(ident: &str, env_var: &str, filter: &str) {
                 tracing_subscriber::fmt::layer()
                     .with_writer(std::io::stderr)
                     .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-                    .with_target(false),
+                    .with_target(with_target),
             )
             .init(),
     }

@@ -27,7 +27,7 @@ fn main() -> ExitCode {
     } else {
         "info"
     };
-    lvsd::systemd::init_logging("nanny", "NANNY_LOG", filter);
+    lvsd::systemd::init_logging("nanny", "NANNY_LOG", filter, false);
     if let Some(ipvsadm) = &args.ipvsadm {
         tracing::debug!(ipvsadm = %ipvsadm, "-I ignored: nanny reports to lvsd instead of running ipvsadm");
     }

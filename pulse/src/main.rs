@@ -45,7 +45,7 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     let level = if args.verbose { "debug" } else { "info" };
-    lvsd::systemd::init_logging("pulse", "RUST_LOG", level);
+    lvsd::systemd::init_logging("pulse", "RUST_LOG", level, true);
     let opts = pulse::daemon::Options {
         config: args.config,
         force_active: args.force_active,
