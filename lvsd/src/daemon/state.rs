@@ -316,11 +316,14 @@ impl State {
         let cfg = self.director.config();
         let mut nannies = BTreeMap::new();
         let method = cfg.global.network;
+        // One lookup per service (a search per service was quadratic: tens of ms on the
+        // worker for 1000 services).
+        let virtuals: std::collections::HashMap<(&str, usize), _> = cfg
+            .active_virtuals()
+            .map(|v| ((v.name.as_str(), v.line), v))
+            .collect();
         for s in &self.director.configured().services {
-            let Some(v) = cfg
-                .active_virtuals()
-                .find(|v| v.name == s.name && v.line == s.line)
-            else {
+            let Some(&v) = virtuals.get(&(s.name.as_str(), s.line)) else {
                 continue;
             };
             let program = self
