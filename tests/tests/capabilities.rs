@@ -11,7 +11,8 @@
 //!   the primary takes the VIP, requests through it succeed, neither pulse says it could not
 //!   lock its memory or run under SCHED_RR, nothing logs a permission error; SIGTERM on the
 //!   primary moves the VIP to the backup (addresses and gratuitous ARPs) and requests still
-//!   succeed. Then pulse without each capability only it needs: without
+//!   succeed; with authenticated heartbeats, connection sync bound to `eth1` and the status
+//!   page on port 81. Then pulse without each capability only it needs: without
 //!   CAP_NET_BIND_SERVICE it cannot bind the heartbeat port and exits; without CAP_SYS_NICE or
 //!   CAP_IPC_LOCK it warns that heartbeats are less isolated.
 //!
@@ -290,6 +291,19 @@ fn pair_cf(lab: &Lab) -> String {
     tests::pair::with_pair(lab, &nat_cf(lab), tests::pair::FAST)
 }
 
+/// [`pair_cf`] with what else lvsd does with its capabilities under pulse: authenticated
+/// heartbeats, connection sync bound to `eth1` (`SO_BINDTODEVICE`), and the status page on
+/// port 81 (below 1024: `CAP_NET_BIND_SERVICE`) of every address.
+fn full_pair_cf(lab: &Lab) -> String {
+    let key = tests::pair::write_key(lab, "pair.key", b"capabilities-test-key-0123456789");
+    let lines = format!(
+        "{}heartbeat_key = {}\nsyncdaemon = 1\nsyncd_iface = eth1\nstatus_address = 0.0.0.0:81\n",
+        tests::pair::FAST,
+        key.display()
+    );
+    tests::pair::with_pair(lab, &nat_cf(lab), &lines)
+}
+
 /// Starts `setpriv ... pulse -c CF --nodaemon --lvsd <lvsd> --socket <socket>` on `director`.
 fn spawn_pulse<'l>(lab: &'l Lab, director: Role, cf: &Path, caps: &BTreeSet<String>) -> Proc<'l> {
     let mut argv = setpriv(caps);
@@ -336,7 +350,9 @@ fn pulse_pair_fails_over_with_the_units_capabilities() {
         .real_servers(Mode::Nat, 2)
         .run(|lab| {
             let _http = lab.start_http(80).expect("http servers");
-            let cf = lab.write_file("lvs.cf", &pair_cf(lab)).expect("lvs.cf");
+            let cf = lab
+                .write_file("lvs.cf", &full_pair_cf(lab))
+                .expect("lvs.cf");
             let mut p0 = spawn_pulse(lab, D0, &cf, &caps);
             let p1 = spawn_pulse(lab, D1, &cf, &caps);
             tests::pair::wait_for("director 0 alone holds the VIP", lab, WITHIN, || {
@@ -347,6 +363,15 @@ fn pulse_pair_fails_over_with_the_units_capabilities() {
                 panic!("requests through the VIP fail with pulse under {caps:?}");
             }
             assert_no_permission_errors(lab, &[&p0, &p1], &caps);
+            // The status page listens on port 81 (a refused bind is logged, not fatal).
+            let status = wait_until(WITHIN, Duration::from_millis(200), || {
+                p0.log().contains("status page on http://0.0.0.0:81/")
+            });
+            assert!(
+                status,
+                "no status page on port 81 in the log:\n{}",
+                p0.log()
+            );
 
             // SIGTERM: the backup takes the VIP (address, gratuitous ARP) and forwards.
             p0.signal("TERM").expect("SIGTERM pulse");
