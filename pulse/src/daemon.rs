@@ -126,7 +126,7 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
     };
     let mut addresses = Addresses::new().map_err(Box::new)?;
     let floating = floating_addrs(&lvs);
-    release_leftovers(&mut addresses, &floating);
+    let _ = release_leftovers(&mut addresses, &floating);
     isolate_heartbeats(opts.realtime);
     let links = Links::new(&cfg)?;
     let lvsd = Lvsd::start(opts)?;
@@ -285,19 +285,33 @@ fn local_ipv4_named() -> Result<Vec<(String, Ipv4Addr)>, DaemonError> {
 /// A pulse that starts is not active yet: floating addresses left on this host by a previous
 /// run (pulse killed outright, the host's network restarted with them configured) are
 /// removed, so that two directors never answer ARP for a VIP because of a restart.
-fn release_leftovers(addresses: &mut Addresses, floating: &[FloatingAddr]) {
+fn release_leftovers(addresses: &mut Addresses, floating: &[FloatingAddr]) -> usize {
+    let mut released = 0;
     for a in floating {
         match addresses.remove(a) {
-            Ok(crate::addresses::RemoveOutcome::Removed) => tracing::warn!(
-                vip = %a.addr, label = %a.label,
-                "removed a floating address left from a previous run; it comes back on takeover"
-            ),
+            Ok(crate::addresses::RemoveOutcome::Removed) => {
+                released += 1;
+                tracing::warn!(
+                    vip = %a.addr, label = %a.label,
+                    "removed a floating address left from a previous run; it comes back on takeover"
+                );
+            }
             Ok(crate::addresses::RemoveOutcome::NotHeld) => {}
             Err(e) => {
                 tracing::error!(vip = %a.addr, label = %a.label, "cannot remove floating address: {e}")
             }
         }
     }
+    released
+}
+
+/// `--release-addresses`: removes the floating addresses of the file from the interfaces
+/// (what a pulse that crashed on the active director left) and returns how many it
+/// removed. Touches nothing else.
+pub fn release_addresses(opts: &Options) -> Result<usize, DaemonError> {
+    let lvs = lvscf::load(&opts.config, &SystemLookup::default()).map_err(Box::new)?;
+    let mut addresses = Addresses::new().map_err(Box::new)?;
+    Ok(release_leftovers(&mut addresses, &floating_addrs(&lvs)))
 }
 
 /// Keeps heartbeats on time whatever lvsd does: pulse is a process of its own, its memory is

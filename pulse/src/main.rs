@@ -30,6 +30,11 @@ struct Args {
     /// Become active at start-up without waiting for the partner.
     #[arg(long = "forceactive")]
     force_active: bool,
+    /// Remove this file's floating addresses (VIPs, nat_router) from the interfaces and
+    /// exit: for `ExecStopPost=`, so that a pulse that crashed leaves no VIP behind while
+    /// the partner takes over.
+    #[arg(long = "release-addresses")]
+    release_addresses: bool,
     /// The lvsd binary (default: the `lvsd` beside pulse, else /usr/sbin/lvsd).
     #[arg(long = "lvsd")]
     lvsd: Option<PathBuf>,
@@ -61,6 +66,21 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("pulse: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    if args.release_addresses {
+        return match pulse::daemon::release_addresses(&opts) {
+            Ok(n) => {
+                tracing::info!(
+                    released = n,
+                    "released {n} floating address(es) left on the interfaces"
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                tracing::error!("{e}");
                 ExitCode::from(1)
             }
         };

@@ -184,6 +184,10 @@ impl IoError {
                 "this kernel has no AF_XDP sockets: lvsd needs CONFIG_XDP_SOCKETS=y (Linux 5.4 \
                  or later)"
             }
+            (IoError::Xsk { .. }, libc::ENOBUFS) => {
+                "cannot lock the AF_XDP buffer memory: lvsd needs CAP_IPC_LOCK (or a higher \
+                 locked-memory limit, LimitMEMLOCK= in the unit)"
+            }
             (IoError::Attach { .. }, libc::EINVAL | libc::EOPNOTSUPP) => {
                 "this kernel cannot attach XDP programs through BPF links: lvsd needs Linux 5.9 \
                  or later with XDP (CONFIG_BPF_SYSCALL, CONFIG_XDP_SOCKETS)"
@@ -215,6 +219,7 @@ mod tests {
         let hint = |e: IoError| e.kernel_hint().unwrap_or_default();
         assert!(hint(xsk(libc::EAFNOSUPPORT)).contains("CONFIG_XDP_SOCKETS"));
         assert!(hint(xsk(libc::EPERM)).contains("CAP_BPF"));
+        assert!(hint(xsk(libc::ENOBUFS)).contains("CAP_IPC_LOCK"));
         let attach = IoError::Attach {
             ifname: "eth0".into(),
             mode: XdpMode::Native,
