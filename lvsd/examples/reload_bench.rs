@@ -369,6 +369,9 @@ fn main() -> Result<()> {
                 std::hint::spin_loop();
             }
             next += BATCH_EVERY;
+            if let Some(st) = steering.as_ref() {
+                state.steer_tick(st);
+            }
             load.batch(engine.ipvs_mut(), clock());
             batches += 1;
             let now = StdInstant::now();
@@ -389,6 +392,9 @@ fn main() -> Result<()> {
                 &mut nannies,
                 &mut parts,
             )?;
+            if let Some(st) = steering.as_ref() {
+                state.steer_tick(st);
+            }
             load.batch(engine.ipvs_mut(), clock());
             parts.gap.push(last.elapsed());
             continue;
@@ -422,6 +428,9 @@ fn main() -> Result<()> {
                 std::hint::spin_loop();
             }
             next += BATCH_EVERY;
+            if let Some(st) = steering.as_ref() {
+                state.steer_tick(st);
+            }
             load.batch(engine.ipvs_mut(), clock());
             batches += 1;
             let now = StdInstant::now();
@@ -433,13 +442,20 @@ fn main() -> Result<()> {
         };
         let (director, guard_base) = prepared?;
         let t1 = StdInstant::now();
-        let before = state.actual().clone();
+        // As `daemon::reload::apply`: no copy of the old table, the changes come back from
+        // the sync and the steering updates are spread over the next turns.
         let c1 = StdInstant::now();
         let (_events, old) = state.director.reload_prepared(director);
         let c2 = StdInstant::now();
-        state.sync(&mut engine, steering.as_ref());
+        let (changes, before) = match steering.as_ref() {
+            Some(st) => state.sync_spread(&mut engine, st),
+            None => {
+                let before = state.actual().clone();
+                state.sync(&mut engine, None);
+                (lvsd::program::diff(&before, state.actual()), before)
+            }
+        };
         let c3 = StdInstant::now();
-        let changes = lvsd::program::diff(&before, state.actual());
         let t2 = StdInstant::now();
         parts.w_clone.push(c1 - t1);
         parts.w_swap.push(c2 - c1);
@@ -479,6 +495,9 @@ fn main() -> Result<()> {
                 std::hint::spin_loop();
             }
             next += BATCH_EVERY;
+            if let Some(st) = steering.as_ref() {
+                state.steer_tick(st);
+            }
             load.batch(engine.ipvs_mut(), clock());
             batches += 1;
             let now = StdInstant::now();

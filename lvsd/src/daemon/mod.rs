@@ -593,7 +593,7 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         // request/response load the next frame usually comes within microseconds, and a
         // poll(2) sleep + wake-up per small batch costs more than the engine's work.
         let spinning = last_frames.is_some_and(|t| t.elapsed() < SPIN);
-        let timeout = if spinning || sync_busy {
+        let timeout = if spinning || sync_busy || state.steer_pending() {
             Duration::ZERO
         } else {
             sleep
@@ -625,6 +625,8 @@ pub fn run(opts: &Options) -> Result<(), DaemonError> {
         resolver.tick(&mut engine, now);
         reporter.tick(&engine, now);
         state.tick_rates(&engine, now);
+        // A big reload's steering updates, a few per turn.
+        state.steer_tick(&steering);
     }
     notifier.stopping();
     match &outcome {

@@ -35,7 +35,7 @@ use crate::control::server::{OpError, Reply};
 use crate::desired::DesiredTable;
 use crate::lvscf::{self, SystemLookup};
 use crate::model::{Director, Event};
-use crate::program::{self, Change};
+use crate::program::Change;
 use crate::supervise::NannyList;
 
 /// Where an API caller's answer goes.
@@ -330,7 +330,6 @@ fn apply(
         }
     }
     locals.extend(&p.floating);
-    let before = state.actual().clone();
     // `State::command(Command::ReloadPrepared)`, keeping the replaced configuration to free
     // it off the worker.
     let (events, old) = state.director.reload_prepared(p.director);
@@ -347,8 +346,9 @@ fn apply(
             );
         }
     }
-    state.sync(engine, Some(steering));
-    let changes = program::diff(&before, state.actual());
+    // The changes come back from the sync (no second diff, no copy of the old table on the
+    // worker), and the steering updates are spread over the next turns.
+    let (changes, before) = state.sync_spread(engine, steering);
     state.note(
         "reload",
         format!(
