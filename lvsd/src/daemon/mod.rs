@@ -15,7 +15,8 @@
 //!   [`MAX_SLEEP`] (signals, neighbour retries). Between batches of frames it drains
 //!   commands: API requests, nanny verdicts, prepared reloads. Each command changes the
 //!   model; the difference between the model's desired table and the engine is applied at
-//!   once (`state::State::sync`).
+//!   once (`state::State::sync`), except a reload's steering-map updates, which are spread
+//!   over the next turns (`State::sync_spread`, `State::steer_tick`).
 //! - **the control thread** runs a single-threaded tokio runtime: the hyper API server on
 //!   the Unix socket (`control::server`) and the nanny supervisor (`supervise`). It never
 //!   touches the engine.
