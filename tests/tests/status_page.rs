@@ -1,8 +1,8 @@
 //! lvsd's status page and Prometheus metrics, read by headless Chromium (Debian's `chromium`
 //! package) from the lab's client namespace, as an operator's browser would: the page
 //! renders the role, the services and their real servers, and shows a real server going
-//! down with the reason and the event; `/metrics` says the same. A `status_address` that
-//! cannot be bound is logged and forwarding goes on.
+//! down with the reason and the event; `/metrics` says the same, also while lvsd reloads. A
+//! `status_address` that cannot be bound is logged and forwarding goes on.
 //!
 //! lvsd runs with `--no-nannies` and the server is set down through the API (what a nanny
 //! does when its probe fails): the test is about what the page shows, and nanny's probes
@@ -154,6 +154,18 @@ fn the_page_renders_and_shows_a_real_server_going_down() {
             "{metrics}"
         );
         assert!(metrics.contains("# EOF"), "{metrics}");
+
+        // Scrapes while lvsd reloads: each is answered whole (the views come through the
+        // worker's queue, between the reload's turns).
+        for _ in 0..3 {
+            lvsd.signal("HUP").expect("SIGHUP");
+            let m = dump_dom(lab, browser, &format!("http://{d0}:{PORT}/metrics"));
+            assert!(
+                m.contains("lvs_director_active 1") && m.contains("# EOF"),
+                "{m}"
+            );
+        }
+        assert!(lvsd.log().contains("reloaded"), "{}", lvsd.log());
     });
 }
 
@@ -164,30 +176,45 @@ fn a_status_address_that_cannot_be_bound_leaves_forwarding_alone() {
     }
     Lab::builder().real_servers(Mode::Nat, 1).run(|lab| {
         let _http = lab.start_http(80).expect("http servers");
-        // An address no interface of the director has: bind() fails (EADDRNOTAVAIL).
-        let cf = with_status(
-            &Cf::new("nat")
-                .virtual_(Virtual::http(lab, "rr").servers(lab, &[1]))
-                .render(lab),
-            &format!("198.19.255.254:{PORT}"),
-        );
-        let mut lvsd = spawn(lab, &cf, &["--no-nannies"]).expect("spawn");
-        lvsd.wait_for_log(READY, READY_TIMEOUT)
-            .expect("lvsd forwards");
-        let vip = format!("{}:80", lab.vip());
-        let t = http(lab, C0, &["--to", &vip, "--requests", "10"]).expect("traffic");
-        assert_eq!((t.ok, t.failed), (10, 0), "{t:?}");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !lvsd.log().contains("status page: cannot listen on") && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
+        let d0 = lab.addr(Role::Director(0));
+        // The port is taken on the director (EADDRINUSE) by another server.
+        let taken = format!("{d0}:{PORT}");
+        let mut squatter = lab
+            .spawn(
+                Role::Director(0),
+                [
+                    tests::bin("lab-http").to_string_lossy().as_ref(),
+                    "--name",
+                    "squatter",
+                    "--listen",
+                    taken.as_str(),
+                ],
+            )
+            .expect("lab-http");
+        squatter
+            .wait_for_log("ready", READY_TIMEOUT)
+            .expect("the port is taken");
+        // In use, then an address no interface of the director has (EADDRNOTAVAIL).
+        for addr in [taken.clone(), format!("198.19.255.254:{PORT}")] {
+            let cf = with_status(
+                &Cf::new("nat")
+                    .virtual_(Virtual::http(lab, "rr").servers(lab, &[1]))
+                    .render(lab),
+                &addr,
+            );
+            let mut lvsd = spawn(lab, &cf, &["--no-nannies"]).expect("spawn");
+            lvsd.wait_for_log(READY, READY_TIMEOUT)
+                .expect("lvsd forwards");
+            let vip = format!("{}:80", lab.vip());
+            let t = http(lab, C0, &["--to", &vip, "--requests", "10"]).expect("traffic");
+            assert_eq!((t.ok, t.failed), (10, 0), "{t:?}");
+            lvsd.wait_for_log(
+                &format!("status page: cannot listen on {addr} (status_address in lvs.cf)"),
+                READY_TIMEOUT,
+            )
+            .expect("the refusal is logged");
+            assert!(lvsd.log().contains("forwarding goes on"), "{}", lvsd.log());
+            tests::lvsd::stop_clean(lab, &mut lvsd).expect("clean stop");
         }
-        let log = lvsd.log();
-        assert!(
-            log.contains(&format!(
-                "status page: cannot listen on 198.19.255.254:{PORT} (status_address in lvs.cf)"
-            )),
-            "{log}"
-        );
-        assert!(log.contains("forwarding goes on"), "{log}");
     });
 }
