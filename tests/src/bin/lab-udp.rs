@@ -12,8 +12,8 @@
 //! from the VIP (a wildcard socket would answer from the interface address). It prints
 //! `ready` once bound.
 //! `send` sends `ping <i>` datagrams one by one, waits for each echo, and prints the tally
-//! (`tests::tools::tally`); `--new-socket` uses a new source port for each. `--size` pads
-//! each datagram to that many bytes (IPv4 fragments beyond the MTU); `--reply-size` asks the
+//! (`tests::tools::tally`); `--new-socket` uses a new source port for each (all kept open
+//! to the end, so none is reused). `--size` pads each datagram to that many bytes (IPv4 fragments beyond the MTU); `--reply-size` asks the
 //! server (with a `reply=N` word in the datagram) to pad its echo to N bytes, and an echo
 //! shorter than that counts as a failure.
 //! `recv` prints `{"from":"IP:PORT","data":"..."}` per datagram and exits 0 once `--count`
@@ -160,12 +160,23 @@ fn send(mut a: Args) -> Result<bool, ArgError> {
     a.finish()?;
     let mut tally = Tally::default();
     let mut shared: Option<UdpSocket> = None;
+    // `--new-socket`: every socket stays open until the end, so that no two datagrams share
+    // a source port (a port freed and reused would be the same UDP connection to the
+    // director, the same real server, and a scheduler split off by one).
+    let mut fresh: Vec<UdpSocket> = Vec::new();
     for i in 0..n {
+        if new_socket {
+            match UdpSocket::bind("0.0.0.0:0") {
+                Ok(s) => fresh.push(s),
+                Err(e) => {
+                    tally.fail(format!("datagram {i}: bind: {e}"));
+                    continue;
+                }
+            }
+        }
         let result = (|| -> io::Result<(String, String)> {
-            let fresh;
             let s = if new_socket {
-                fresh = UdpSocket::bind("0.0.0.0:0")?;
-                &fresh
+                fresh.last().ok_or_else(|| io::Error::other("no socket"))?
             } else {
                 match &shared {
                     Some(s) => s,
