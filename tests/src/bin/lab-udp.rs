@@ -13,9 +13,9 @@
 //! `ready` once bound.
 //! `send` sends `ping <i>` datagrams one by one, waits for each echo, and prints the tally
 //! (`tests::tools::tally`); `--new-socket` uses a new source port for each (all kept open
-//! to the end, so none is reused). `--size` pads each datagram to that many bytes (IPv4 fragments beyond the MTU); `--reply-size` asks the
-//! server (with a `reply=N` word in the datagram) to pad its echo to N bytes, and an echo
-//! shorter than that counts as a failure.
+//! to the end, so none is reused). `--size` pads each datagram to that many bytes (IPv4
+//! fragments beyond the MTU); `--reply-size` asks the server (with a `reply=N` word in the
+//! datagram) to pad its echo to N bytes, and an echo shorter than that counts as a failure.
 //! `recv` prints `{"from":"IP:PORT","data":"..."}` per datagram and exits 0 once `--count`
 //! arrived, 1 if the timeout for one passes first.
 //! Exit codes: 0 success, 1 failure, 2 bad arguments, 3 lifetime reached.
