@@ -31,6 +31,9 @@
 //! - `GET /v1/services`: the worker's `State::answer(Op::Services)` (the API's control thread
 //!   only waits for it), its JSON encoding (control thread) and decoding (the client).
 
+#[path = "common/machine.rs"]
+mod machine;
+use machine::print_machine;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -48,7 +51,8 @@ use ipvs_core::types::Protocol;
 use ipvs_core::wire::EthernetAddress;
 use lvsd::control::api::ServicesView;
 use lvsd::control::server::{Op, Reply};
-use lvsd::daemon::state::{NannySettings, State, StatusExtra, Steer, steer_set};
+use lvsd::daemon::guard_set_from;
+use lvsd::daemon::state::{NannySettings, State, StatusExtra, steer_set};
 use lvsd::lvscf::{self, SystemLookup};
 use lvsd::model::{Command, Director};
 
@@ -229,11 +233,9 @@ struct Parts {
     prepare: Vec<Duration>,
     applied: Vec<Duration>,
     busy_gap: Duration,
-    w_clone: Vec<Duration>,
     nanny_build: Vec<Duration>,
     w_swap: Vec<Duration>,
     w_sync: Vec<Duration>,
-    w_diff: Vec<Duration>,
     changes: Vec<usize>,
 }
 
@@ -441,10 +443,9 @@ fn main() -> Result<()> {
             }
         };
         let (director, guard_base) = prepared?;
-        let t1 = StdInstant::now();
         // As `daemon::reload::apply`: no copy of the old table, the changes come back from
         // the sync and the steering updates are spread over the next turns.
-        let c1 = StdInstant::now();
+        let t1 = StdInstant::now();
         let (_events, old) = state.director.reload_prepared(director);
         let c2 = StdInstant::now();
         let (changes, before) = match steering.as_ref() {
@@ -455,13 +456,10 @@ fn main() -> Result<()> {
                 (lvsd::program::diff(&before, state.actual()), before)
             }
         };
-        let c3 = StdInstant::now();
         let t2 = StdInstant::now();
-        parts.w_clone.push(c1 - t1);
-        parts.w_swap.push(c2 - c1);
-        parts.w_sync.push(c3 - c2);
-        parts.w_diff.push(t2 - c3);
-        // As `daemon::guard_set_from`: the file's set from the reload thread, plus what only
+        parts.w_swap.push(c2 - t1);
+        parts.w_sync.push(t2 - c2);
+        // `daemon::guard_set_from`: the file's set from the reload thread, plus what only
         // the engine holds; then `Guard::want`'s comparison, the old set freed elsewhere.
         let guard = guard_set_from(guard_base, &state);
         let old_guard = if last_guard != guard {
@@ -544,20 +542,12 @@ fn main() -> Result<()> {
         stat("reload thread, then: nanny list", &parts.nanny_build);
         stat("asked -> applied to engine and maps", &parts.applied);
         stat("worker, total", &parts.total);
-        stat(
-            "  model swap, State::sync, diff for the log",
-            &parts.command,
-        );
-        stat(
-            "    actual table cloned (for the log's diff)",
-            &parts.w_clone,
-        );
+        stat("  model swap and State::sync_spread", &parts.command);
         stat("    Director::reload_prepared (model swap)", &parts.w_swap);
         stat(
-            "    State::sync (desired, diff, engine, maps)",
+            "    State::sync_spread (desired, diff, engine; maps queued)",
             &parts.w_sync,
         );
-        stat("    program::diff for the log", &parts.w_diff);
         stat("  guard set, resolver list", &parts.after);
         stat(
             "    guard set (prepared + sorry entries, compare)",
@@ -580,32 +570,6 @@ fn main() -> Result<()> {
     breakdown(&args, &path_a, &path_b, &lookup)?;
     services_view(&mut state, &mut engine, steering.as_ref())?;
     Ok(())
-}
-
-/// `daemon::guard_set_from` (private there): `base` plus the steering entries of what only
-/// the engine holds.
-fn guard_set_from(mut base: BTreeSet<Steer>, state: &State) -> BTreeSet<Steer> {
-    let configured = state.director.configured().by_key();
-    let extra: Vec<lvsd::desired::DesiredService> = state
-        .actual()
-        .services
-        .iter()
-        .filter(|s| {
-            configured.get(&s.key).is_none_or(|c| {
-                s.dests
-                    .iter()
-                    .any(|d| !c.dests.iter().any(|x| x.addr == d.addr && x.port == d.port))
-            })
-        })
-        .cloned()
-        .collect();
-    if !extra.is_empty() {
-        base.extend(steer_set(&lvsd::desired::DesiredTable {
-            services: extra,
-            warnings: Vec::new(),
-        }));
-    }
-    base
 }
 
 /// The reload as lvsd's worker ran it before issue 9's fix: everything on the worker.
@@ -743,22 +707,4 @@ fn services_view(
     stat("  sum", &total);
     let _ = std::io::stdout().flush();
     Ok(())
-}
-
-fn print_machine() {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_owned())
-        })
-        .unwrap_or_default();
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    println!(
-        "machine: {} x {cpu}, Linux {}",
-        std::thread::available_parallelism().map_or(0, usize::from),
-        kernel.trim()
-    );
 }

@@ -41,6 +41,9 @@
 //! Needs 127.0.0.2 on `lo` (Linux has 127/8 there) and a free UDP `--port` on both
 //! addresses. Run it on an otherwise quiet machine: the figures are wall-clock and CPU.
 
+#[path = "common/machine.rs"]
+mod machine;
+use machine::print_machine;
 use std::io::Write as _;
 use std::net::Ipv4Addr;
 use std::os::fd::AsFd as _;
@@ -124,24 +127,6 @@ fn global(key: &Path, port: u16) -> Result<Global> {
         key.display()
     );
     Ok(lvsd::lvscf::parse_str("sync_bench.cf", &text, &StaticLookup::default())?.global)
-}
-
-fn print_machine() {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_owned())
-        })
-        .unwrap_or_default();
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    println!(
-        "machine: {} x {cpu}, Linux {}",
-        std::thread::available_parallelism().map_or(0, usize::from),
-        kernel.trim()
-    );
 }
 
 /// The same engine on both sides, sized as lvsd sizes it.

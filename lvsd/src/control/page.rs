@@ -27,6 +27,14 @@ pub struct PageData<'a> {
     pub now_unix_ms: u64,
 }
 
+/// Now, wall-clock milliseconds since the Unix epoch: when an event happened and how long
+/// ago, as the page shows it.
+pub fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

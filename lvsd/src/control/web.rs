@@ -131,7 +131,7 @@ async fn handle(req: Request<Incoming>, worker: &WorkerHandle) -> Response<Full<
                 services: &v.services.services,
                 sync: &v.sync,
                 events: &v.events,
-                now_unix_ms: now_unix_ms(),
+                now_unix_ms: page::now_unix_ms(),
             }),
         ),
         Ok(v) => answer(
@@ -149,12 +149,6 @@ async fn handle(req: Request<Incoming>, worker: &WorkerHandle) -> Response<Full<
             format!("{message}\n"),
         ),
     }
-}
-
-fn now_unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 struct Views {

@@ -8,6 +8,7 @@
 use std::collections::VecDeque;
 
 use crate::control::api::{EventView, EventsView};
+pub use crate::control::page::now_unix_ms;
 
 /// Events kept.
 pub const KEEP: usize = 50;
@@ -46,13 +47,6 @@ impl Recent {
             last_takeover: self.last_takeover.clone(),
         }
     }
-}
-
-/// Now, for [`Recent::push`].
-pub fn now_unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

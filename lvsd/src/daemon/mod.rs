@@ -666,7 +666,7 @@ fn guard_set(state: &State) -> BTreeSet<state::Steer> {
 /// [`guard_set`] right after a reload: `base` is the steering set of the file's table (the
 /// configured table now, built by the reload thread); added are the entries of what only
 /// the engine holds (a sorry server), found without rebuilding the whole set.
-fn guard_set_from(mut base: BTreeSet<state::Steer>, state: &State) -> BTreeSet<state::Steer> {
+pub fn guard_set_from(mut base: BTreeSet<state::Steer>, state: &State) -> BTreeSet<state::Steer> {
     let configured = state.director.configured().by_key();
     let extra: Vec<crate::desired::DesiredService> = state
         .actual()

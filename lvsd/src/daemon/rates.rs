@@ -93,10 +93,10 @@ impl RateBook {
                 continue;
             };
             let st = stats(&pass.totals.get(&key).copied().unwrap_or_default());
-            sample(&mut self.services, key, now_ms, &st);
+            sample(&mut self.services, key, &st);
             for d in svc.dests() {
                 let st = stats(&engine.dest_stats(d.id()).unwrap_or_default());
-                sample(&mut self.dests, d.id(), now_ms, &st);
+                sample(&mut self.dests, d.id(), &st);
             }
             sampled += svc.dests().len() + 1;
         }
@@ -143,15 +143,10 @@ impl RateBook {
 
 /// Samples the estimator of `key`, starting one (averages 0, first sample in the next
 /// pass) when there is none.
-fn sample<K: std::hash::Hash + Eq>(
-    book: &mut HashMap<K, RateEstimator>,
-    key: K,
-    now_ms: u64,
-    st: &Stats,
-) {
+fn sample<K: std::hash::Hash + Eq>(book: &mut HashMap<K, RateEstimator>, key: K, st: &Stats) {
     book.entry(key)
         .and_modify(|e| e.sample(st))
-        .or_insert_with(|| RateEstimator::new(now_ms, st));
+        .or_insert_with(|| RateEstimator::new(st));
 }
 
 #[cfg(test)]

@@ -6,10 +6,11 @@
 //! `avg += (rate - avg) >> 2` (signed). Readers get `(avg + 0x1FF) >> 10` for cps/pps and
 //! `(avg + 0xF) >> 5` for bps (`ip_vs_read_estimator`).
 //!
-//! The estimator reads no clock: the caller passes `now` in milliseconds on any monotonic
-//! scale and the current [`Stats`]; [`RateEstimator::poll_timeout`] says when the next sample
-//! is due. Nothing here panics; counter wrap-around is handled with wrapping arithmetic as
-//! the kernel's unsigned subtraction does.
+//! The estimator reads no clock: the caller is the 2-second timer (lvsd's
+//! `daemon::rates::RateBook` samples every estimator once per [`PERIOD_MS`], as the kernel's
+//! `estimation_timer` does) and passes the current [`Stats`] to [`RateEstimator::sample`].
+//! Nothing here panics; counter wrap-around is handled with wrapping arithmetic as the
+//! kernel's unsigned subtraction does.
 
 use serde::{Deserialize, Serialize};
 
@@ -27,7 +28,6 @@ pub struct RateEstimator {
     outpps: i64,
     inbps: i64,
     outbps: i64,
-    next_ms: u64,
 }
 
 /// `avg += (rate - avg) >> 2`, in the kernel's signed 64-bit arithmetic.
@@ -42,12 +42,11 @@ fn decode(avg: i64, round: i64, shift: u32) -> u64 {
 }
 
 impl RateEstimator {
-    /// Starts estimating from `stats` at `now_ms` (`ip_vs_start_estimator`: averages 0, the
-    /// current counters as the last sample); the first sample is due 2 s later.
-    pub fn new(now_ms: u64, stats: &Stats) -> RateEstimator {
+    /// Starts estimating from `stats` (`ip_vs_start_estimator`: averages 0, the current
+    /// counters as the last sample); the caller's next sample is the first.
+    pub fn new(stats: &Stats) -> RateEstimator {
         RateEstimator {
             last: *stats,
-            next_ms: now_ms.saturating_add(PERIOD_MS),
             ..RateEstimator::default()
         }
     }
@@ -63,34 +62,9 @@ impl RateEstimator {
         self.last = *stats;
     }
 
-    /// Takes a sample if one is due at `now_ms`; returns whether it did. If the caller was
-    /// late by more than a period, one sample covers the whole gap (the difference is still
-    /// divided by 2 s, as the kernel does when its timer runs late) and the schedule resumes
-    /// from `now_ms`.
-    pub fn poll(&mut self, now_ms: u64, stats: &Stats) -> bool {
-        if now_ms < self.next_ms {
-            return false;
-        }
-        self.sample(stats);
-        self.next_ms = self.next_ms.saturating_add(PERIOD_MS);
-        if self.next_ms <= now_ms {
-            self.next_ms = now_ms.saturating_add(PERIOD_MS);
-        }
-        true
-    }
-
-    /// When the next sample is due.
-    pub fn poll_timeout(&self) -> u64 {
-        self.next_ms
-    }
-
     /// Forgets the averages and restarts from `stats` (`-Z`, `ip_vs_zero_estimator`).
     pub fn zero(&mut self, stats: &Stats) {
-        *self = RateEstimator {
-            last: *stats,
-            next_ms: self.next_ms,
-            ..RateEstimator::default()
-        };
+        *self = RateEstimator::new(stats);
     }
 
     /// The rates as `ipvsadm --rate` shows them (`ip_vs_read_estimator`).
@@ -121,9 +95,9 @@ mod tests {
 
     #[test]
     fn first_sample_is_a_quarter_of_the_rate() {
-        let mut e = RateEstimator::new(0, &Stats::default());
+        let mut e = RateEstimator::new(&Stats::default());
         // 200 connections in 2 s = 100/s; after one sample the average is 25/s.
-        assert!(e.poll(2000, &stats(200, 2000, 200_000)));
+        e.sample(&stats(200, 2000, 200_000));
         let r = e.rates();
         assert_eq!(r.cps, 25);
         assert_eq!(r.inpps, 250);
@@ -134,23 +108,19 @@ mod tests {
 
     #[test]
     fn converges_to_a_steady_rate() {
-        let mut e = RateEstimator::new(0, &Stats::default());
-        let mut now = 0;
+        let mut e = RateEstimator::new(&Stats::default());
         for i in 1..=40u64 {
-            now += PERIOD_MS;
-            assert!(e.poll(now, &stats(100 * i, 1000 * i, 64_000 * i)));
+            e.sample(&stats(100 * i, 1000 * i, 64_000 * i));
         }
         let r = e.rates();
         assert_eq!(r.cps, 50);
         assert_eq!(r.inpps, 500);
         assert_eq!(r.inbps, 32_000);
-        assert_eq!(e.poll_timeout(), now + PERIOD_MS);
-        assert!(!e.poll(now + 1999, &stats(0, 0, 0)));
     }
 
     #[test]
     fn decays_and_never_goes_negative() {
-        let mut e = RateEstimator::new(0, &Stats::default());
+        let mut e = RateEstimator::new(&Stats::default());
         e.sample(&stats(1000, 0, 0));
         for _ in 0..100 {
             e.sample(&stats(1000, 0, 0));
@@ -161,12 +131,5 @@ mod tests {
         let _ = e.rates();
         e.zero(&Stats::default());
         assert_eq!(e.rates(), Rates::default());
-    }
-
-    #[test]
-    fn late_poll_resumes_from_now() {
-        let mut e = RateEstimator::new(0, &Stats::default());
-        assert!(e.poll(9000, &stats(10, 10, 10)));
-        assert_eq!(e.poll_timeout(), 11_000);
     }
 }
