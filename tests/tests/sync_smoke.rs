@@ -77,11 +77,27 @@ fn standby_holds_the_active_directors_connections() {
                 panic!("requests through the VIP");
             }
             let standby = Client::new(socket(lab, D1));
-            let synced = wait_until(Duration::from_secs(5), Duration::from_millis(50), || {
-                standby.sync().is_ok_and(|v| v.imported.created >= 5)
+            let active_client = Client::new(socket(lab, D0));
+            // Synced: the standby holds every connection the active holds (at least the 5
+            // just made), and both start-up resyncs are done. (Counting the standby's
+            // `created` was not enough: an entry that came first by resync is `updated`
+            // by the stream, and the active's resync retries until the standby is up.)
+            let key =
+                |c: &lvsd::control::api::ConnView| (c.proto.clone(), c.client, c.vaddr, c.server);
+            let synced = wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+                let (Ok(a), Ok(b)) = (active_client.connections(), standby.connections()) else {
+                    return false;
+                };
+                let held: std::collections::BTreeSet<_> = b.iter().map(key).collect();
+                let live: Vec<_> = a.iter().filter(|c| c.state != "NONE").collect();
+                let resynced = |c: &Client| c.sync().is_ok_and(|v| v.resync.completed >= 1);
+                live.len() >= 5
+                    && live.iter().all(|c| held.contains(&key(c)))
+                    && resynced(&standby)
+                    && resynced(&active_client)
             });
             let view = standby.sync();
-            let active = Client::new(socket(lab, D0)).sync();
+            let active = active_client.sync();
             if !synced {
                 lab.dump_logs();
                 panic!("standby imported the connections: {view:?}\nactive: {active:?}");
